@@ -1,0 +1,75 @@
+/*
+ * The HTTP server: h2o on a pool of loop threads, and the request handlers of the API.
+ *
+ * server.c owns the threads, listeners, TLS and shutdown; routes.c owns the handlers. Each loop
+ * thread has a gdn_loop_t; handlers find it from the request's context.
+ */
+#ifndef GDN_HTTP_H
+#define GDN_HTTP_H
+
+#include <h2o.h>
+#include <stdint.h>
+
+#include "gdn/config.h"
+#include "gdn/journal.h"
+#include "gdn/writer.h"
+
+typedef struct gdn_server gdn_server_t;
+
+/** The state of one loop thread. Touched only by that thread unless said otherwise. */
+typedef struct gdn_loop {
+    h2o_context_t ctx; /**< the thread's h2o context and event loop */
+    h2o_accept_ctx_t accept_ctx;
+    const gdn_config_t *config;
+    gdn_journal_reader_t *reader; /**< this thread's read transactions */
+    gdn_writer_t *writer;
+    h2o_multithread_receiver_t replies;     /**< finished write operations, sent by the writer */
+    h2o_multithread_receiver_t control;     /**< shutdown requests, sent by the main thread */
+    h2o_multithread_message_t stop_message; /**< the one control message, owned by the loop */
+    h2o_socket_t *listener;                 /**< NULL once the thread stopped accepting */
+    int listen_fd;
+    uint64_t in_flight;     /**< requests waiting for the journal writer */
+    int64_t last_answer_us; /**< when a deferred answer was last sent */
+    int stopping;
+    pthread_t thread;
+    gdn_server_t *server;
+} gdn_loop_t;
+
+/**
+ * Creates the listeners, starts `config->threads` loop threads (one per core when 0) and
+ * returns once all of them accept connections.
+ *
+ * @param journal an open journal; @param writer a started writer. Both outlive the server.
+ * @return 0 and *out set; -errno if a listener cannot be bound (logged with the address);
+ *         GDN_ECONFIG if the TLS certificate or key cannot be loaded (logged).
+ *         Main thread only.
+ */
+int gdn_server_start(gdn_server_t **out, const gdn_config_t *config, gdn_journal_t *journal,
+                     gdn_writer_t *writer);
+
+/**
+ * Shuts the server down gracefully: every thread stops accepting, asks its connections to
+ * close, answers what is in flight, and exits; waits at most `drain_ms` for that. Then frees
+ * the server. Main thread only. NULL-safe.
+ */
+void gdn_server_stop(gdn_server_t *server, int drain_ms);
+
+/**
+ * Registers the API's handler on a host configuration. Call once before any thread starts.
+ * @return 0 or -ENOMEM.
+ */
+int gdn_routes_register(h2o_hostconf_t *hostconf);
+
+/**
+ * Delivers finished write operations to their requests; the callback of gdn_loop_t.replies.
+ * Loop thread only.
+ */
+void gdn_routes_on_replies(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/** Returns the loop a request is served on. */
+static inline gdn_loop_t *gdn_loop_of(h2o_req_t *req)
+{
+    return (gdn_loop_t *)((char *)req->conn->ctx - offsetof(gdn_loop_t, ctx));
+}
+
+#endif

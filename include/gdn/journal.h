@@ -1,0 +1,216 @@
+/*
+ * The journal: every record of the server, durable in LMDB before it is acknowledged.
+ *
+ * A journal is one LMDB environment with these databases, always changed together inside one
+ * write transaction:
+ *
+ *   records      object key (`task:ID`, `worker:ID`, `completed:ID`) -> version, expiry, JSON
+ *                exactly as it is uploaded to the bucket
+ *   pending      role, claim rank, created time, id -> (nothing): claim order per role
+ *   pending_all  claim rank, created time, id -> role: claim order across all roles
+ *   dirty        object key -> version to upload, or a delete marker
+ *   meta         schema version, version sequence, counters
+ *
+ * The claim rank orders higher priorities first; the created time and the id break ties, so a
+ * cursor seek returns the next task to claim in O(log n) whatever the queue length.
+ *
+ * Threads: one thread at a time may hold the write transaction (the journal writer). Read
+ * transactions come from a gdn_journal_reader_t, one per thread, and may run on any thread
+ * alongside the writer. No function here logs: callers log with context.
+ */
+#ifndef GDN_JOURNAL_H
+#define GDN_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Length of a task id (a lower-case UUID text). */
+#define GDN_JOURNAL_ID_LEN 36
+/** Longest role name the pending index accepts, in bytes. */
+#define GDN_JOURNAL_ROLE_MAX 128
+/** Longest record key, in bytes (LMDB's key limit is 511). */
+#define GDN_JOURNAL_KEY_MAX 256
+/** Schema version written into new journals and required of existing ones. */
+#define GDN_JOURNAL_SCHEMA 1
+
+typedef struct gdn_journal gdn_journal_t;
+typedef struct gdn_journal_txn gdn_journal_txn_t;
+typedef struct gdn_journal_reader gdn_journal_reader_t;
+
+/** A record as stored. `json` points into the transaction's memory: valid until it ends. */
+typedef struct gdn_journal_record {
+    uint64_t version;   /**< changes on every write of the record; never 0 */
+    int64_t expires_us; /**< when the record may be dropped; 0 for never */
+    const char *json;   /**< the object's JSON body, not NUL-terminated */
+    size_t json_len;
+} gdn_journal_record_t;
+
+/** One entry of the pending index. */
+typedef struct gdn_journal_pending {
+    int64_t priority;
+    int64_t created_us;
+    char id[GDN_JOURNAL_ID_LEN + 1];
+    char role[GDN_JOURNAL_ROLE_MAX + 1];
+} gdn_journal_pending_t;
+
+/** One entry of the dirty set. */
+typedef struct gdn_journal_dirty {
+    char key[GDN_JOURNAL_KEY_MAX + 1];
+    uint64_t version; /**< the record version to upload, or the version of the delete */
+    int deleted;      /**< 1 if the object must be removed from the bucket */
+} gdn_journal_dirty_t;
+
+/** gdn_journal_put flag: store the record without marking it for upload. */
+#define GDN_JOURNAL_PUT_LOCAL_ONLY 0x1u
+
+/**
+ * Opens (creating if needed) the journal in directory `dir`, which must exist.
+ *
+ * Clears reader slots left by dead processes and checks the schema version.
+ *
+ * @param map_mb the map size in MiB: the most the journal can hold.
+ * @param max_readers reader slots to provide; at least one per thread that reads.
+ * @return 0 and *out set; -errno for file errors (EACCES, ENOENT, ...), GDN_ESCHEMA for a
+ *         journal of another version, GDN_EJOURNAL for a corrupt or unreadable environment.
+ *         Call from one thread before others use the journal.
+ */
+int gdn_journal_open(gdn_journal_t **out, const char *dir, size_t map_mb, unsigned max_readers);
+
+/** Closes the journal. No transaction or reader may be open. NULL-safe. */
+void gdn_journal_close(gdn_journal_t *journal);
+
+/**
+ * Returns the text of the last LMDB error this thread saw in a journal call, for logs
+ * (for example "MDB_CORRUPTED: Located page was wrong type"). Empty if none.
+ */
+const char *gdn_journal_last_error(void);
+
+/**
+ * Begins the write transaction. Only one thread may hold it: the caller must serialise.
+ * @return 0 and *out set, or a journal error.
+ */
+int gdn_journal_write_begin(gdn_journal_t *journal, gdn_journal_txn_t **out);
+
+/**
+ * Commits a write transaction with a synced flush to disk, then frees it (also on failure).
+ * @return 0, GDN_EJOURNAL_FULL, or GDN_EJOURNAL. After a failure nothing of it is stored.
+ */
+int gdn_journal_commit(gdn_journal_txn_t *txn);
+
+/** Aborts a write transaction and frees it; nothing of it is stored. NULL-safe. */
+void gdn_journal_abort(gdn_journal_txn_t *txn);
+
+/**
+ * Creates a reader: a reusable read-transaction handle for one thread at a time.
+ * @return 0 and *out set, or -ENOMEM.
+ */
+int gdn_journal_reader_open(gdn_journal_t *journal, gdn_journal_reader_t **out);
+
+/** Frees a reader; its transaction must have ended. NULL-safe. */
+void gdn_journal_reader_close(gdn_journal_reader_t *reader);
+
+/**
+ * Starts a snapshot read on the reader. Keep it short: a long read holds old pages alive.
+ * @return 0 and *out set (owned by the reader), or a journal error.
+ */
+int gdn_journal_read_begin(gdn_journal_reader_t *reader, gdn_journal_txn_t **out);
+
+/** Ends the reader's snapshot read. NULL-safe. */
+void gdn_journal_read_end(gdn_journal_reader_t *reader);
+
+/**
+ * Looks up a record.
+ * @return 0 and *out set, GDN_ENOTFOUND, or a journal error.
+ */
+int gdn_journal_get(gdn_journal_txn_t *txn, const char *key, size_t key_len,
+                    gdn_journal_record_t *out);
+
+/**
+ * Stores a record with a new version and, unless GDN_JOURNAL_PUT_LOCAL_ONLY is given, marks
+ * it dirty with that version. Write transactions only.
+ *
+ * @param version_out if not NULL, receives the record's new version.
+ * @return 0, GDN_EINVALID (key empty or too long), GDN_EJOURNAL_FULL (abort the transaction)
+ *         or GDN_EJOURNAL.
+ */
+int gdn_journal_put(gdn_journal_txn_t *txn, const char *key, size_t key_len, const char *json,
+                    size_t json_len, int64_t expires_us, unsigned flags, uint64_t *version_out);
+
+/**
+ * Removes a record and marks it for deletion from the bucket.
+ * @return 0, GDN_ENOTFOUND, GDN_EJOURNAL_FULL or GDN_EJOURNAL.
+ */
+int gdn_journal_delete(gdn_journal_txn_t *txn, const char *key, size_t key_len);
+
+/**
+ * Calls `cb` for each record whose key starts with `prefix`, in key order, until it returns
+ * non-zero. Record memory is valid during the call only.
+ * @return 0, the callback's non-zero value, or a journal error.
+ */
+int gdn_journal_scan(gdn_journal_txn_t *txn, const char *prefix,
+                     int (*cb)(void *arg, const char *key, size_t key_len,
+                               const gdn_journal_record_t *record),
+                     void *arg);
+
+/**
+ * Adds a task to the pending indexes (per role and across roles). Write transactions only.
+ * @return 0, GDN_EINVALID (bad id or role), GDN_EJOURNAL_FULL or GDN_EJOURNAL.
+ */
+int gdn_journal_pending_add(gdn_journal_txn_t *txn, const gdn_journal_pending_t *entry);
+
+/**
+ * Removes a task from both pending indexes. Removing an absent entry is not an error.
+ * @return 0, GDN_EINVALID, or a journal error.
+ */
+int gdn_journal_pending_remove(gdn_journal_txn_t *txn, const gdn_journal_pending_t *entry);
+
+/**
+ * Lists pending tasks in claim order, of one role or (role NULL) of all roles.
+ *
+ * @param after if not NULL, start after this entry (a listing cursor); it need not exist.
+ * @param out receives up to `max` entries.
+ * @return the number of entries written (0 to max), or a negative error.
+ */
+int gdn_journal_pending_list(gdn_journal_txn_t *txn, const char *role,
+                             const gdn_journal_pending_t *after, gdn_journal_pending_t *out,
+                             int max);
+
+/**
+ * Compares two pending entries in claim order (role ignored).
+ * @return negative if `a` is claimed first, 0 if equal, positive otherwise.
+ */
+int gdn_journal_pending_compare(const gdn_journal_pending_t *a, const gdn_journal_pending_t *b);
+
+/**
+ * Lists dirty entries in key order, starting after `after_key` (NULL: from the start).
+ * @return the number written (0 to max), or a negative error.
+ */
+int gdn_journal_dirty_list(gdn_journal_txn_t *txn, const char *after_key, gdn_journal_dirty_t *out,
+                           int max);
+
+/**
+ * Clears the dirty mark of `key` if it still carries `version`: a record changed after it was
+ * read for upload stays dirty. Write transactions only.
+ * @return 0 if cleared, GDN_ENOTFOUND if absent or changed since, or a journal error.
+ */
+int gdn_journal_dirty_clear(gdn_journal_txn_t *txn, const char *key, uint64_t version);
+
+/** Returns the number of dirty entries, or a negative error. */
+int64_t gdn_journal_dirty_count(gdn_journal_txn_t *txn);
+
+/**
+ * Adds `delta` to a named counter kept in the journal (creating it at 0).
+ * @return 0 or a journal error.
+ */
+int gdn_journal_counter_add(gdn_journal_txn_t *txn, const char *name, int64_t delta);
+
+/** Reads a named counter; an absent counter reads 0. @return 0 or a journal error. */
+int gdn_journal_counter_get(gdn_journal_txn_t *txn, const char *name, int64_t *value);
+
+/**
+ * Reports the map's size and the bytes in use (last page used times the page size).
+ * @return 0 or a journal error.
+ */
+int gdn_journal_usage(gdn_journal_t *journal, uint64_t *map_bytes, uint64_t *used_bytes);
+
+#endif

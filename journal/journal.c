@@ -1,0 +1,748 @@
+/*
+ * The LMDB journal. See include/gdn/journal.h for the databases and their keys.
+ *
+ * This is the only file that includes lmdb.h: LMDB results are translated into gdn codes here,
+ * and the LMDB text of the last failure is kept per thread for the caller's log line.
+ */
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gdn/error.h"
+#include "gdn/journal.h"
+
+/* Bytes of a record value before its JSON: version, then expiry. */
+#define RECORD_HEADER 16
+/* Bytes of a dirty value: version, then the delete flag. */
+#define DIRTY_VALUE 9
+/* Bytes of an index position: claim rank, created time, id. */
+#define RANK_LEN (8 + 8 + GDN_JOURNAL_ID_LEN)
+
+struct gdn_journal {
+    MDB_env *env;
+    MDB_dbi records;
+    MDB_dbi pending;
+    MDB_dbi pending_all;
+    MDB_dbi dirty;
+    MDB_dbi meta;
+    /* The version sequence. Only the writer thread touches it; it is persisted in `meta` by
+     * every commit that used it. Numbers taken by an aborted transaction are simply skipped. */
+    uint64_t seq;
+};
+
+struct gdn_journal_txn {
+    gdn_journal_t *journal;
+    MDB_txn *txn;
+    int write;
+    int seq_used;
+};
+
+struct gdn_journal_reader {
+    gdn_journal_t *journal;
+    MDB_txn *txn; /* kept reset between reads so that its reader slot is reused */
+    int active;
+    gdn_journal_txn_t handle;
+};
+
+static _Thread_local char last_error[160];
+
+const char *gdn_journal_last_error(void)
+{
+    return last_error;
+}
+
+/* Translates an LMDB result into a gdn code and keeps LMDB's text for the caller's log. */
+static int translate(int rc, const char *what)
+{
+    if (rc == MDB_SUCCESS)
+        return 0;
+    if (rc == MDB_NOTFOUND)
+        return GDN_ENOTFOUND;
+    snprintf(last_error, sizeof(last_error), "%s: %s", what, mdb_strerror(rc));
+    if (rc == MDB_MAP_FULL)
+        return GDN_EJOURNAL_FULL;
+    if (rc > 0 && rc < MDB_KEYEXIST)
+        return -rc;
+    return GDN_EJOURNAL;
+}
+
+static void put_u64be(unsigned char *out, uint64_t value)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (unsigned char)(value & 0xff);
+        value >>= 8;
+    }
+}
+
+static uint64_t get_u64be(const unsigned char *in)
+{
+    uint64_t value = 0;
+
+    for (int i = 0; i < 8; i++)
+        value = (value << 8) | in[i];
+    return value;
+}
+
+/*
+ * The index position of a pending task. Flipping the sign bit maps signed integers onto
+ * unsigned ones in the same order; inverting the priority then makes higher priorities sort
+ * first under LMDB's plain byte comparison.
+ */
+static void encode_rank(unsigned char out[RANK_LEN], const gdn_journal_pending_t *entry)
+{
+    put_u64be(out, ~((uint64_t)entry->priority ^ UINT64_C(0x8000000000000000)));
+    put_u64be(out + 8, (uint64_t)entry->created_us ^ UINT64_C(0x8000000000000000));
+    memcpy(out + 16, entry->id, GDN_JOURNAL_ID_LEN);
+}
+
+static void decode_rank(const unsigned char in[RANK_LEN], gdn_journal_pending_t *entry)
+{
+    entry->priority = (int64_t)(~get_u64be(in) ^ UINT64_C(0x8000000000000000));
+    entry->created_us = (int64_t)(get_u64be(in + 8) ^ UINT64_C(0x8000000000000000));
+    memcpy(entry->id, in + 16, GDN_JOURNAL_ID_LEN);
+    entry->id[GDN_JOURNAL_ID_LEN] = '\0';
+}
+
+static int open_databases(gdn_journal_t *journal)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(journal->env, NULL, 0, &txn);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "mdb_txn_begin");
+    struct {
+        const char *name;
+        MDB_dbi *dbi;
+    } databases[] = {
+        {"records", &journal->records},
+        {"pending", &journal->pending},
+        {"pending_all", &journal->pending_all},
+        {"dirty", &journal->dirty},
+        {"meta", &journal->meta},
+    };
+
+    for (size_t i = 0; i < sizeof(databases) / sizeof(databases[0]); i++) {
+        rc = mdb_dbi_open(txn, databases[i].name, MDB_CREATE, databases[i].dbi);
+        if (rc != MDB_SUCCESS)
+            goto Error;
+    }
+
+    MDB_val key = {.mv_size = 6, .mv_data = "schema"};
+    MDB_val value;
+    uint32_t schema = GDN_JOURNAL_SCHEMA;
+
+    rc = mdb_get(txn, journal->meta, &key, &value);
+    if (rc == MDB_NOTFOUND) {
+        value.mv_size = sizeof(schema);
+        value.mv_data = &schema;
+        rc = mdb_put(txn, journal->meta, &key, &value, 0);
+        if (rc != MDB_SUCCESS)
+            goto Error;
+    } else if (rc != MDB_SUCCESS) {
+        goto Error;
+    } else if (value.mv_size != sizeof(schema) || memcmp(value.mv_data, &schema, 4) != 0) {
+        mdb_txn_abort(txn);
+        snprintf(last_error, sizeof(last_error), "journal schema differs from version %d",
+                 GDN_JOURNAL_SCHEMA);
+        return GDN_ESCHEMA;
+    }
+
+    key.mv_size = 3;
+    key.mv_data = "seq";
+    rc = mdb_get(txn, journal->meta, &key, &value);
+    if (rc == MDB_SUCCESS && value.mv_size == sizeof(uint64_t))
+        memcpy(&journal->seq, value.mv_data, sizeof(uint64_t));
+    else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS)
+        goto Error;
+
+    rc = mdb_txn_commit(txn);
+    return translate(rc, "mdb_txn_commit");
+
+Error:
+    mdb_txn_abort(txn);
+    return translate(rc, "open databases");
+}
+
+int gdn_journal_open(gdn_journal_t **out, const char *dir, size_t map_mb, unsigned max_readers)
+{
+    gdn_journal_t *journal = calloc(1, sizeof(*journal));
+    int rc;
+
+    *out = NULL;
+    if (journal == NULL)
+        return -ENOMEM;
+    rc = mdb_env_create(&journal->env);
+    if (rc != MDB_SUCCESS) {
+        free(journal);
+        return translate(rc, "mdb_env_create");
+    }
+    rc = mdb_env_set_mapsize(journal->env, (size_t)map_mb << 20);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_set_maxdbs(journal->env, 8);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_set_maxreaders(journal->env, max_readers);
+    if (rc != MDB_SUCCESS) {
+        rc = translate(rc, "mdb_env_set");
+        goto Error;
+    }
+
+    /* MDB_NOTLS ties read transactions to reader objects rather than threads, so a loop thread
+     * can keep one reset transaction and renew it for each request. Durability stays on: no
+     * MDB_NOSYNC, no MDB_MAPASYNC. */
+    rc = mdb_env_open(journal->env, dir, MDB_NOTLS, 0640);
+    if (rc != MDB_SUCCESS) {
+        rc = translate(rc, "mdb_env_open");
+        goto Error;
+    }
+
+    int dead = 0;
+
+    mdb_reader_check(journal->env, &dead);
+    rc = open_databases(journal);
+    if (rc != 0)
+        goto Error;
+    *out = journal;
+    return 0;
+
+Error:
+    mdb_env_close(journal->env);
+    free(journal);
+    return rc;
+}
+
+void gdn_journal_close(gdn_journal_t *journal)
+{
+    if (journal == NULL)
+        return;
+    mdb_env_close(journal->env);
+    free(journal);
+}
+
+int gdn_journal_write_begin(gdn_journal_t *journal, gdn_journal_txn_t **out)
+{
+    gdn_journal_txn_t *txn = calloc(1, sizeof(*txn));
+    int rc;
+
+    *out = NULL;
+    if (txn == NULL)
+        return -ENOMEM;
+    rc = mdb_txn_begin(journal->env, NULL, 0, &txn->txn);
+    if (rc != MDB_SUCCESS) {
+        free(txn);
+        return translate(rc, "mdb_txn_begin");
+    }
+    txn->journal = journal;
+    txn->write = 1;
+    *out = txn;
+    return 0;
+}
+
+int gdn_journal_commit(gdn_journal_txn_t *txn)
+{
+    int rc = MDB_SUCCESS;
+
+    if (txn->seq_used) {
+        MDB_val key = {.mv_size = 3, .mv_data = "seq"};
+        MDB_val value = {.mv_size = sizeof(uint64_t), .mv_data = &txn->journal->seq};
+
+        rc = mdb_put(txn->txn, txn->journal->meta, &key, &value, 0);
+    }
+    if (rc == MDB_SUCCESS)
+        rc = mdb_txn_commit(txn->txn);
+    else
+        mdb_txn_abort(txn->txn);
+    free(txn);
+    return translate(rc, "mdb_txn_commit");
+}
+
+void gdn_journal_abort(gdn_journal_txn_t *txn)
+{
+    if (txn == NULL)
+        return;
+    mdb_txn_abort(txn->txn);
+    free(txn);
+}
+
+int gdn_journal_reader_open(gdn_journal_t *journal, gdn_journal_reader_t **out)
+{
+    gdn_journal_reader_t *reader = calloc(1, sizeof(*reader));
+
+    *out = reader;
+    if (reader == NULL)
+        return -ENOMEM;
+    reader->journal = journal;
+    reader->handle.journal = journal;
+    return 0;
+}
+
+void gdn_journal_reader_close(gdn_journal_reader_t *reader)
+{
+    if (reader == NULL)
+        return;
+    if (reader->txn != NULL)
+        mdb_txn_abort(reader->txn);
+    free(reader);
+}
+
+int gdn_journal_read_begin(gdn_journal_reader_t *reader, gdn_journal_txn_t **out)
+{
+    int rc;
+
+    *out = NULL;
+    if (reader->active)
+        return -EBUSY;
+    if (reader->txn == NULL)
+        rc = mdb_txn_begin(reader->journal->env, NULL, MDB_RDONLY, &reader->txn);
+    else
+        rc = mdb_txn_renew(reader->txn);
+    if (rc != MDB_SUCCESS) {
+        if (reader->txn != NULL) {
+            mdb_txn_abort(reader->txn);
+            reader->txn = NULL;
+        }
+        return translate(rc, "begin read");
+    }
+    reader->active = 1;
+    reader->handle.txn = reader->txn;
+    *out = &reader->handle;
+    return 0;
+}
+
+void gdn_journal_read_end(gdn_journal_reader_t *reader)
+{
+    if (reader == NULL || !reader->active)
+        return;
+    mdb_txn_reset(reader->txn);
+    reader->active = 0;
+}
+
+static int key_valid(size_t key_len)
+{
+    return key_len > 0 && key_len <= GDN_JOURNAL_KEY_MAX;
+}
+
+int gdn_journal_get(gdn_journal_txn_t *txn, const char *key, size_t key_len,
+                    gdn_journal_record_t *out)
+{
+    if (!key_valid(key_len))
+        return GDN_ENOTFOUND;
+
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    MDB_val v;
+    int rc = mdb_get(txn->txn, txn->journal->records, &k, &v);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "get record");
+    if (v.mv_size < RECORD_HEADER) {
+        snprintf(last_error, sizeof(last_error), "record shorter than its header");
+        return GDN_EJOURNAL;
+    }
+    memcpy(&out->version, v.mv_data, 8);
+    memcpy(&out->expires_us, (char *)v.mv_data + 8, 8);
+    out->json = (const char *)v.mv_data + RECORD_HEADER;
+    out->json_len = v.mv_size - RECORD_HEADER;
+    return 0;
+}
+
+static int mark_dirty(gdn_journal_txn_t *txn, const char *key, size_t key_len, uint64_t version,
+                      int deleted)
+{
+    unsigned char value[DIRTY_VALUE];
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    MDB_val v = {.mv_size = sizeof(value), .mv_data = value};
+
+    memcpy(value, &version, 8);
+    value[8] = (unsigned char)deleted;
+    return translate(mdb_put(txn->txn, txn->journal->dirty, &k, &v, 0), "mark dirty");
+}
+
+static uint64_t next_version(gdn_journal_txn_t *txn)
+{
+    txn->seq_used = 1;
+    return ++txn->journal->seq;
+}
+
+int gdn_journal_put(gdn_journal_txn_t *txn, const char *key, size_t key_len, const char *json,
+                    size_t json_len, int64_t expires_us, unsigned flags, uint64_t *version_out)
+{
+    if (!key_valid(key_len) || !txn->write)
+        return GDN_EINVALID;
+
+    uint64_t version = next_version(txn);
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    MDB_val v = {.mv_size = RECORD_HEADER + json_len, .mv_data = NULL};
+    int rc = mdb_put(txn->txn, txn->journal->records, &k, &v, MDB_RESERVE);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "put record");
+    memcpy(v.mv_data, &version, 8);
+    memcpy((char *)v.mv_data + 8, &expires_us, 8);
+    memcpy((char *)v.mv_data + RECORD_HEADER, json, json_len);
+
+    if (!(flags & GDN_JOURNAL_PUT_LOCAL_ONLY)) {
+        rc = mark_dirty(txn, key, key_len, version, 0);
+        if (rc != 0)
+            return rc;
+    }
+    if (version_out != NULL)
+        *version_out = version;
+    return 0;
+}
+
+int gdn_journal_delete(gdn_journal_txn_t *txn, const char *key, size_t key_len)
+{
+    if (!key_valid(key_len) || !txn->write)
+        return GDN_EINVALID;
+
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    int rc = mdb_del(txn->txn, txn->journal->records, &k, NULL);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "delete record");
+    return mark_dirty(txn, key, key_len, next_version(txn), 1);
+}
+
+int gdn_journal_scan(gdn_journal_txn_t *txn, const char *prefix,
+                     int (*cb)(void *arg, const char *key, size_t key_len,
+                               const gdn_journal_record_t *record),
+                     void *arg)
+{
+    size_t prefix_len = strlen(prefix);
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn->txn, txn->journal->records, &cursor);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "open cursor");
+
+    MDB_val k = {.mv_size = prefix_len, .mv_data = (void *)prefix};
+    MDB_val v;
+    int result = 0;
+
+    rc = mdb_cursor_get(cursor, &k, &v, prefix_len ? MDB_SET_RANGE : MDB_FIRST);
+    while (rc == MDB_SUCCESS && result == 0) {
+        if (k.mv_size < prefix_len || memcmp(k.mv_data, prefix, prefix_len) != 0)
+            break;
+        if (v.mv_size >= RECORD_HEADER) {
+            gdn_journal_record_t record;
+
+            memcpy(&record.version, v.mv_data, 8);
+            memcpy(&record.expires_us, (char *)v.mv_data + 8, 8);
+            record.json = (const char *)v.mv_data + RECORD_HEADER;
+            record.json_len = v.mv_size - RECORD_HEADER;
+            result = cb(arg, k.mv_data, k.mv_size, &record);
+        }
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    if (result != 0)
+        return result;
+    return rc == MDB_NOTFOUND ? 0 : translate(rc, "scan records");
+}
+
+/* Builds the per-role index key: role, a NUL separator (roles hold no NUL), then the rank. */
+static size_t role_key(unsigned char *out, const gdn_journal_pending_t *entry)
+{
+    size_t role_len = strlen(entry->role);
+
+    memcpy(out, entry->role, role_len);
+    out[role_len] = '\0';
+    encode_rank(out + role_len + 1, entry);
+    return role_len + 1 + RANK_LEN;
+}
+
+static int entry_valid(const gdn_journal_pending_t *entry)
+{
+    size_t role_len = strnlen(entry->role, sizeof(entry->role));
+
+    return role_len > 0 && role_len <= GDN_JOURNAL_ROLE_MAX &&
+           strnlen(entry->id, sizeof(entry->id)) == GDN_JOURNAL_ID_LEN;
+}
+
+int gdn_journal_pending_add(gdn_journal_txn_t *txn, const gdn_journal_pending_t *entry)
+{
+    if (!txn->write || !entry_valid(entry))
+        return GDN_EINVALID;
+
+    unsigned char by_role[GDN_JOURNAL_ROLE_MAX + 1 + RANK_LEN];
+    unsigned char rank[RANK_LEN];
+    MDB_val k = {.mv_size = role_key(by_role, entry), .mv_data = by_role};
+    MDB_val v = {.mv_size = 0, .mv_data = NULL};
+    int rc = mdb_put(txn->txn, txn->journal->pending, &k, &v, 0);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "add pending");
+
+    encode_rank(rank, entry);
+    k.mv_size = RANK_LEN;
+    k.mv_data = rank;
+    v.mv_size = strlen(entry->role);
+    v.mv_data = (void *)entry->role;
+    return translate(mdb_put(txn->txn, txn->journal->pending_all, &k, &v, 0), "add pending");
+}
+
+int gdn_journal_pending_remove(gdn_journal_txn_t *txn, const gdn_journal_pending_t *entry)
+{
+    if (!txn->write || !entry_valid(entry))
+        return GDN_EINVALID;
+
+    unsigned char by_role[GDN_JOURNAL_ROLE_MAX + 1 + RANK_LEN];
+    unsigned char rank[RANK_LEN];
+    MDB_val k = {.mv_size = role_key(by_role, entry), .mv_data = by_role};
+    int rc = mdb_del(txn->txn, txn->journal->pending, &k, NULL);
+
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        return translate(rc, "remove pending");
+
+    encode_rank(rank, entry);
+    k.mv_size = RANK_LEN;
+    k.mv_data = rank;
+    rc = mdb_del(txn->txn, txn->journal->pending_all, &k, NULL);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        return translate(rc, "remove pending");
+    return 0;
+}
+
+/*
+ * Positions `cursor` on the first index key at or after `seek` (after it, if `skip_equal` and
+ * the key exists). Returns the LMDB result.
+ */
+static int seek_after(MDB_cursor *cursor, MDB_val *k, MDB_val *v, int skip_equal)
+{
+    size_t seek_len = k->mv_size;
+    unsigned char seek[GDN_JOURNAL_ROLE_MAX + 1 + RANK_LEN];
+
+    memcpy(seek, k->mv_data, seek_len);
+
+    int rc = mdb_cursor_get(cursor, k, v, MDB_SET_RANGE);
+
+    if (rc == MDB_SUCCESS && skip_equal && k->mv_size == seek_len &&
+        memcmp(k->mv_data, seek, seek_len) == 0)
+        rc = mdb_cursor_get(cursor, k, v, MDB_NEXT);
+    return rc;
+}
+
+static int list_one_role(gdn_journal_txn_t *txn, const char *role,
+                         const gdn_journal_pending_t *after, gdn_journal_pending_t *out, int max)
+{
+    size_t role_len = strlen(role);
+
+    if (role_len == 0 || role_len > GDN_JOURNAL_ROLE_MAX || max <= 0)
+        return 0;
+
+    unsigned char start[GDN_JOURNAL_ROLE_MAX + 1 + RANK_LEN];
+    size_t start_len = role_len + 1;
+
+    memcpy(start, role, role_len);
+    start[role_len] = '\0';
+    if (after != NULL) {
+        encode_rank(start + start_len, after);
+        start_len += RANK_LEN;
+    }
+
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn->txn, txn->journal->pending, &cursor);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "open cursor");
+
+    MDB_val k = {.mv_size = start_len, .mv_data = start};
+    MDB_val v;
+    int count = 0;
+
+    rc = seek_after(cursor, &k, &v, after != NULL);
+    while (rc == MDB_SUCCESS && count < max) {
+        if (k.mv_size != role_len + 1 + RANK_LEN || memcmp(k.mv_data, start, role_len + 1) != 0)
+            break;
+        decode_rank((const unsigned char *)k.mv_data + role_len + 1, &out[count]);
+        memcpy(out[count].role, role, role_len + 1);
+        count++;
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        return translate(rc, "list pending");
+    return count;
+}
+
+static int list_all_roles(gdn_journal_txn_t *txn, const gdn_journal_pending_t *after,
+                          gdn_journal_pending_t *out, int max)
+{
+    unsigned char start[RANK_LEN];
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn->txn, txn->journal->pending_all, &cursor);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "open cursor");
+
+    MDB_val k = {.mv_size = 0, .mv_data = start};
+    MDB_val v;
+    int count = 0;
+
+    if (after != NULL) {
+        encode_rank(start, after);
+        k.mv_size = RANK_LEN;
+        rc = seek_after(cursor, &k, &v, 1);
+    } else {
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    }
+    while (rc == MDB_SUCCESS && count < max) {
+        if (k.mv_size == RANK_LEN && v.mv_size > 0 && v.mv_size <= GDN_JOURNAL_ROLE_MAX) {
+            decode_rank(k.mv_data, &out[count]);
+            memcpy(out[count].role, v.mv_data, v.mv_size);
+            out[count].role[v.mv_size] = '\0';
+            count++;
+        }
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        return translate(rc, "list pending");
+    return count;
+}
+
+int gdn_journal_pending_list(gdn_journal_txn_t *txn, const char *role,
+                             const gdn_journal_pending_t *after, gdn_journal_pending_t *out,
+                             int max)
+{
+    if (role != NULL)
+        return list_one_role(txn, role, after, out, max);
+    return list_all_roles(txn, after, out, max);
+}
+
+int gdn_journal_pending_compare(const gdn_journal_pending_t *a, const gdn_journal_pending_t *b)
+{
+    unsigned char rank_a[RANK_LEN];
+    unsigned char rank_b[RANK_LEN];
+
+    encode_rank(rank_a, a);
+    encode_rank(rank_b, b);
+    return memcmp(rank_a, rank_b, RANK_LEN);
+}
+
+int gdn_journal_dirty_list(gdn_journal_txn_t *txn, const char *after_key, gdn_journal_dirty_t *out,
+                           int max)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn->txn, txn->journal->dirty, &cursor);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "open cursor");
+
+    MDB_val k = {.mv_size = 0, .mv_data = NULL};
+    MDB_val v;
+    int count = 0;
+
+    if (after_key != NULL && *after_key != '\0') {
+        k.mv_size = strnlen(after_key, GDN_JOURNAL_KEY_MAX);
+        k.mv_data = (void *)after_key;
+        rc = seek_after(cursor, &k, &v, 1);
+    } else {
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    }
+    while (rc == MDB_SUCCESS && count < max) {
+        if (key_valid(k.mv_size) && v.mv_size == DIRTY_VALUE) {
+            memcpy(out[count].key, k.mv_data, k.mv_size);
+            out[count].key[k.mv_size] = '\0';
+            memcpy(&out[count].version, v.mv_data, 8);
+            out[count].deleted = ((const unsigned char *)v.mv_data)[8] != 0;
+            count++;
+        }
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        return translate(rc, "list dirty");
+    return count;
+}
+
+int gdn_journal_dirty_clear(gdn_journal_txn_t *txn, const char *key, uint64_t version)
+{
+    size_t key_len = strnlen(key, GDN_JOURNAL_KEY_MAX + 1);
+
+    if (!key_valid(key_len) || !txn->write)
+        return GDN_EINVALID;
+
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    MDB_val v;
+    int rc = mdb_get(txn->txn, txn->journal->dirty, &k, &v);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "get dirty");
+
+    uint64_t stored;
+
+    memcpy(&stored, v.mv_data, 8);
+    if (v.mv_size != DIRTY_VALUE || stored != version)
+        return GDN_ENOTFOUND;
+    return translate(mdb_del(txn->txn, txn->journal->dirty, &k, NULL), "clear dirty");
+}
+
+int64_t gdn_journal_dirty_count(gdn_journal_txn_t *txn)
+{
+    MDB_stat stat;
+    int rc = mdb_stat(txn->txn, txn->journal->dirty, &stat);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "stat dirty");
+    return (int64_t)stat.ms_entries;
+}
+
+static size_t counter_key(char *out, size_t size, const char *name)
+{
+    int len = snprintf(out, size, "count:%s", name);
+
+    return len < 0 ? 0 : (size_t)len >= size ? size - 1 : (size_t)len;
+}
+
+int gdn_journal_counter_get(gdn_journal_txn_t *txn, const char *name, int64_t *value)
+{
+    char key[96];
+    MDB_val k = {.mv_size = counter_key(key, sizeof(key), name), .mv_data = key};
+    MDB_val v;
+    int rc = mdb_get(txn->txn, txn->journal->meta, &k, &v);
+
+    *value = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "get counter");
+    if (v.mv_size == sizeof(int64_t))
+        memcpy(value, v.mv_data, sizeof(int64_t));
+    return 0;
+}
+
+int gdn_journal_counter_add(gdn_journal_txn_t *txn, const char *name, int64_t delta)
+{
+    if (!txn->write)
+        return GDN_EINVALID;
+
+    int64_t value;
+    int rc = gdn_journal_counter_get(txn, name, &value);
+
+    if (rc != 0)
+        return rc;
+    value += delta;
+
+    char key[96];
+    MDB_val k = {.mv_size = counter_key(key, sizeof(key), name), .mv_data = key};
+    MDB_val v = {.mv_size = sizeof(value), .mv_data = &value};
+
+    return translate(mdb_put(txn->txn, txn->journal->meta, &k, &v, 0), "put counter");
+}
+
+int gdn_journal_usage(gdn_journal_t *journal, uint64_t *map_bytes, uint64_t *used_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    int rc = mdb_env_info(journal->env, &info);
+
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_stat(journal->env, &stat);
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "env info");
+    *map_bytes = info.me_mapsize;
+    *used_bytes = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+    return 0;
+}

@@ -1,0 +1,287 @@
+/*
+ * garden-orchestrator: the task-queue server's entry point.
+ *
+ * Reads the configuration (defaults, then the config file, the environment and the command
+ * line, each overriding the one before), opens the journal, starts the journal writer and the
+ * HTTP loops, and serves until SIGTERM or SIGINT. Then it drains and exits 0.
+ *
+ * Exit codes: 0 after a clean stop; 1 when the server cannot start (a port in use, a TLS file
+ * that cannot be read); 2 for usage or configuration errors; 3 when the data directory or the
+ * journal cannot be used (unwritable, corrupt, another schema).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "gdn/config.h"
+#include "gdn/error.h"
+#include "gdn/http.h"
+#include "gdn/journal.h"
+#include "gdn/log.h"
+#include "gdn/writer.h"
+
+#define EXIT_START 1
+#define EXIT_USAGE 2
+#define EXIT_DATA 3
+
+/* How long a stopping server waits for in-flight requests, in milliseconds: the process must
+ * be gone within 5 s of SIGTERM. */
+#define DRAIN_MS 4000
+
+/* Reader slots beyond one per loop thread, for the flusher and tools run beside the server. */
+#define SPARE_READERS 16
+
+typedef struct options {
+    const char *config_file;
+    const char *listen;
+    const char *data_dir;
+    const char *threads;
+    int check_config;
+} options_t;
+
+static void print_usage(FILE *out)
+{
+    fprintf(out, "Usage: garden-orchestrator [OPTIONS]\n"
+                 "\n"
+                 "A task-queue server: every change is journaled to local storage before it is\n"
+                 "acknowledged.\n"
+                 "\n"
+                 "Options:\n"
+                 "  --config FILE      read settings from FILE (key = value lines)\n"
+                 "  --listen HOST:PORT address to serve on (default 0.0.0.0:5000)\n"
+                 "  --data-dir DIR     journal directory (default /var/lib/garden-orchestrator)\n"
+                 "  --threads N        HTTP loop threads (default: one per core)\n"
+                 "  --check-config     validate and print the effective settings, then exit\n"
+                 "  --version          print the version and exit\n"
+                 "  --help             print this help and exit\n"
+                 "\n"
+                 "Precedence: command line, then environment, then config file, then defaults.\n"
+                 "Exit codes: 0 clean stop, 1 cannot start, 2 bad usage or configuration,\n"
+                 "3 data directory or journal unusable.\n");
+}
+
+/* Parses the command line into `options`. Returns -1 to continue, or an exit code. */
+static int parse_options(int argc, char **argv, options_t *options)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'}, {"threads", required_argument, NULL, 't'},
+        {"check-config", no_argument, NULL, 'k'},   {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+
+    for (;;) {
+        int opt = getopt_long(argc, argv, "", longopts, NULL);
+
+        if (opt == -1)
+            break;
+        switch (opt) {
+        case 'c':
+            options->config_file = optarg;
+            break;
+        case 'l':
+            options->listen = optarg;
+            break;
+        case 'd':
+            options->data_dir = optarg;
+            break;
+        case 't':
+            options->threads = optarg;
+            break;
+        case 'k':
+            options->check_config = 1;
+            break;
+        case 'v':
+            printf("garden-orchestrator %s\n", GDN_VERSION);
+            return 0;
+        case 'h':
+            print_usage(stdout);
+            return 0;
+        default:
+            print_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "garden-orchestrator: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Splits HOST:PORT (or [V6]:PORT) and applies both. */
+static int apply_listen(gdn_config_t *config, const char *listen, char *err, size_t err_size)
+{
+    const char *colon = strrchr(listen, ':');
+
+    if (colon == NULL || colon == listen) {
+        snprintf(err, err_size, "--listen: expected HOST:PORT, got '%s'", listen);
+        return GDN_ECONFIG;
+    }
+
+    char host[256];
+    const char *start = listen;
+    size_t len = (size_t)(colon - listen);
+
+    if (listen[0] == '[' && colon[-1] == ']') {
+        start++;
+        len -= 2;
+    }
+    if (len == 0 || len >= sizeof(host)) {
+        snprintf(err, err_size, "--listen: bad host in '%s'", listen);
+        return GDN_ECONFIG;
+    }
+    memcpy(host, start, len);
+    host[len] = '\0';
+
+    int rc = gdn_config_set(config, "host", host, err, err_size);
+
+    return rc != 0 ? rc : gdn_config_set(config, "port", colon + 1, err, err_size);
+}
+
+/* Builds the effective configuration. Returns 0 or prints the reason and returns non-zero. */
+static int load_config(gdn_config_t *config, const options_t *options)
+{
+    char err[512] = "";
+    int rc = gdn_config_init(config);
+
+    if (rc == 0 && options->config_file != NULL)
+        rc = gdn_config_load_file(config, options->config_file, err, sizeof(err));
+    if (rc == 0)
+        rc = gdn_config_apply_env(config, err, sizeof(err));
+    if (rc == 0 && options->listen != NULL)
+        rc = apply_listen(config, options->listen, err, sizeof(err));
+    if (rc == 0 && options->data_dir != NULL)
+        rc = gdn_config_set(config, "data_dir", options->data_dir, err, sizeof(err));
+    if (rc == 0 && options->threads != NULL)
+        rc = gdn_config_set(config, "threads", options->threads, err, sizeof(err));
+    if (rc == 0)
+        rc = gdn_config_validate(config, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "garden-orchestrator: %s\n", err[0] ? err : gdn_strerror(rc));
+    return rc;
+}
+
+/* Creates the data directory (and its parents) if it does not exist yet. */
+static int make_data_dir(const char *path)
+{
+    char partial[4096];
+    size_t len = strlen(path);
+
+    if (len == 0 || len >= sizeof(partial))
+        return -ENAMETOOLONG;
+    memcpy(partial, path, len + 1);
+    for (char *at = partial + 1; *at != '\0'; at++) {
+        if (*at != '/')
+            continue;
+        *at = '\0';
+        if (mkdir(partial, 0750) != 0 && errno != EEXIST)
+            return -errno;
+        *at = '/';
+    }
+    if (mkdir(partial, 0750) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int open_journal(const gdn_config_t *config, unsigned readers, gdn_journal_t **journal)
+{
+    int rc = make_data_dir(config->data_dir);
+
+    if (rc == 0)
+        rc = gdn_journal_open(journal, config->data_dir, config->journal_map_mb, readers);
+    if (rc != 0)
+        gdn_log(GDN_LOG_ERROR, "journal", "open_failed", "data_dir=%s reason=\"%s\" detail=\"%s\"",
+                config->data_dir, gdn_strerror(rc), gdn_journal_last_error());
+    return rc;
+}
+
+/* Blocks the stop signals in every thread (threads inherit the mask) so that only the main
+ * thread receives them, synchronously, in sigwait. */
+static void block_signals(sigset_t *stop)
+{
+    sigemptyset(stop);
+    sigaddset(stop, SIGTERM);
+    sigaddset(stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int serve(const gdn_config_t *config)
+{
+    sigset_t stop;
+    gdn_journal_t *journal = NULL;
+    gdn_writer_t *writer = NULL;
+    gdn_server_t *server = NULL;
+    int threads = config->threads > 0 ? config->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int status = EXIT_START;
+
+    block_signals(&stop);
+    gdn_config_log(config);
+    if (config->minio_endpoint == NULL)
+        gdn_log(GDN_LOG_INFO, "main", "bucket_disabled",
+                "reason=\"no minio_endpoint configured: records are kept in the local "
+                "journal only\"");
+
+    if (open_journal(config, (unsigned)(threads > 0 ? threads : 1) + SPARE_READERS, &journal)) {
+        status = EXIT_DATA;
+        goto Exit;
+    }
+    int rc = gdn_writer_start(&writer, journal);
+
+    if (rc == 0)
+        rc = gdn_server_start(&server, config, journal, writer);
+    if (rc != 0) {
+        gdn_log(GDN_LOG_ERROR, "main", "start_failed", "reason=\"%s\"", gdn_strerror(rc));
+        goto Exit;
+    }
+
+    int signo = 0;
+
+    sigwait(&stop, &signo);
+    gdn_log(GDN_LOG_INFO, "main", "stopping", "signal=%s", signo == SIGINT ? "SIGINT" : "SIGTERM");
+    status = 0;
+
+Exit:
+    gdn_server_stop(server, DRAIN_MS);
+    gdn_writer_stop(writer);
+    gdn_journal_close(journal);
+    if (status == 0)
+        gdn_log(GDN_LOG_INFO, "main", "stopped", NULL);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    options_t options = {0};
+    int code = parse_options(argc, argv, &options);
+
+    if (code >= 0)
+        return code;
+
+    gdn_config_t config;
+
+    if (load_config(&config, &options) != 0) {
+        gdn_config_free(&config);
+        return EXIT_USAGE;
+    }
+    if (options.check_config) {
+        gdn_config_print(&config, stdout);
+        gdn_config_free(&config);
+        return 0;
+    }
+
+    gdn_log_set_level(config.log_level);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    code = serve(&config);
+    curl_global_cleanup();
+    gdn_config_free(&config);
+    return code;
+}

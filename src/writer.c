@@ -1,0 +1,212 @@
+/*
+ * The journal writer thread: group commit of queued write operations.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gdn/clock.h"
+#include "gdn/error.h"
+#include "gdn/log.h"
+#include "gdn/writer.h"
+
+/* Most operations applied in one transaction. A bound keeps one transaction from growing
+ * without limit under a flood; the rest simply go into the next batch. */
+#define WRITER_BATCH_MAX 1024
+
+struct gdn_writer {
+    gdn_journal_t *journal;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    gdn_write_op_t *head;
+    gdn_write_op_t *tail;
+    int stopping;
+    gdn_writer_stats_t stats; /* guarded by lock */
+};
+
+int gdn_writer_submit(gdn_writer_t *writer, gdn_write_op_t *op)
+{
+    int rc = 0;
+
+    op->next = NULL;
+    pthread_mutex_lock(&writer->lock);
+    if (writer->stopping) {
+        rc = GDN_ESHUTDOWN;
+    } else {
+        if (writer->tail != NULL)
+            writer->tail->next = op;
+        else
+            writer->head = op;
+        writer->tail = op;
+        pthread_cond_signal(&writer->wake);
+    }
+    pthread_mutex_unlock(&writer->lock);
+    return rc;
+}
+
+/* Takes up to WRITER_BATCH_MAX queued operations, waiting for at least one. Returns NULL when
+ * the writer is stopping and nothing is left. */
+static gdn_write_op_t *take_batch(gdn_writer_t *writer)
+{
+    pthread_mutex_lock(&writer->lock);
+    while (writer->head == NULL && !writer->stopping)
+        pthread_cond_wait(&writer->wake, &writer->lock);
+
+    gdn_write_op_t *batch = writer->head;
+    gdn_write_op_t *last = batch;
+
+    for (int n = 1; last != NULL && last->next != NULL && n < WRITER_BATCH_MAX; n++)
+        last = last->next;
+    if (last != NULL) {
+        writer->head = last->next;
+        if (writer->head == NULL)
+            writer->tail = NULL;
+        last->next = NULL;
+    }
+    pthread_mutex_unlock(&writer->lock);
+    return batch;
+}
+
+/* Reports every operation of a list. The next link is read first: once told, an operation
+ * belongs to its submitter again and may be freed at once. */
+static void finish_all(gdn_write_op_t *op, int status)
+{
+    while (op != NULL) {
+        gdn_write_op_t *next = op->next;
+
+        op->done(op, status);
+        op = next;
+    }
+}
+
+static void count_commit(gdn_writer_t *writer, uint64_t ops, uint64_t failed, int64_t started)
+{
+    int64_t elapsed = gdn_clock_now_us() - started;
+
+    pthread_mutex_lock(&writer->lock);
+    if (ops > 0) {
+        writer->stats.batches++;
+        writer->stats.ops += ops;
+        writer->stats.commit_us_total += elapsed > 0 ? (uint64_t)elapsed : 0;
+        if (ops > writer->stats.max_batch)
+            writer->stats.max_batch = ops;
+    }
+    writer->stats.failed_ops += failed;
+    pthread_mutex_unlock(&writer->lock);
+}
+
+/* Applies and commits a list of operations in one transaction. Returns the number applied, or
+ * a negative error if the transaction could not be committed (nothing of it is stored). */
+static int apply_batch(gdn_writer_t *writer, gdn_write_op_t *batch)
+{
+    gdn_journal_txn_t *txn;
+    int rc = gdn_journal_write_begin(writer->journal, &txn);
+
+    if (rc != 0)
+        return rc;
+
+    int count = 0;
+
+    for (gdn_write_op_t *op = batch; op != NULL; op = op->next) {
+        rc = op->apply(op, txn);
+        if (rc != 0) {
+            gdn_journal_abort(txn);
+            return rc;
+        }
+        count++;
+    }
+    rc = gdn_journal_commit(txn);
+    return rc != 0 ? rc : count;
+}
+
+/*
+ * After a failed batch, stores each operation in its own transaction so that one operation
+ * that cannot be stored (a full map) does not fail the others with it.
+ */
+static void apply_one_by_one(gdn_writer_t *writer, gdn_write_op_t *batch)
+{
+    while (batch != NULL) {
+        gdn_write_op_t *next = batch->next;
+        int64_t started = gdn_clock_now_us();
+
+        batch->next = NULL;
+
+        int rc = apply_batch(writer, batch);
+
+        if (rc < 0)
+            gdn_log(rc == GDN_EJOURNAL_FULL ? GDN_LOG_WARN : GDN_LOG_ERROR, "journal",
+                    "write_failed", "reason=\"%s\" detail=\"%s\"", gdn_strerror(rc),
+                    gdn_journal_last_error());
+        count_commit(writer, rc < 0 ? 0 : 1, rc < 0 ? 1 : 0, started);
+        batch->done(batch, rc < 0 ? rc : 0);
+        batch = next;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    gdn_writer_t *writer = arg;
+    for (;;) {
+        gdn_write_op_t *batch = take_batch(writer);
+
+        if (batch == NULL)
+            break;
+
+        int64_t started = gdn_clock_now_us();
+        int rc = apply_batch(writer, batch);
+
+        if (rc >= 0) {
+            count_commit(writer, (uint64_t)rc, 0, started);
+            finish_all(batch, 0);
+        } else {
+            apply_one_by_one(writer, batch);
+        }
+    }
+    return NULL;
+}
+
+int gdn_writer_start(gdn_writer_t **out, gdn_journal_t *journal)
+{
+    gdn_writer_t *writer = calloc(1, sizeof(*writer));
+
+    *out = NULL;
+    if (writer == NULL)
+        return -ENOMEM;
+    writer->journal = journal;
+    pthread_mutex_init(&writer->lock, NULL);
+    pthread_cond_init(&writer->wake, NULL);
+
+    int rc = pthread_create(&writer->thread, NULL, writer_main, writer);
+
+    if (rc != 0) {
+        pthread_cond_destroy(&writer->wake);
+        pthread_mutex_destroy(&writer->lock);
+        free(writer);
+        return -rc;
+    }
+    *out = writer;
+    return 0;
+}
+
+void gdn_writer_stop(gdn_writer_t *writer)
+{
+    if (writer == NULL)
+        return;
+    pthread_mutex_lock(&writer->lock);
+    writer->stopping = 1;
+    pthread_cond_signal(&writer->wake);
+    pthread_mutex_unlock(&writer->lock);
+    pthread_join(writer->thread, NULL);
+    pthread_cond_destroy(&writer->wake);
+    pthread_mutex_destroy(&writer->lock);
+    free(writer);
+}
+
+void gdn_writer_stats(gdn_writer_t *writer, gdn_writer_stats_t *out)
+{
+    pthread_mutex_lock(&writer->lock);
+    *out = writer->stats;
+    pthread_mutex_unlock(&writer->lock);
+}
