@@ -9,12 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gdn/error.h"
 #include "gdn/journal.h"
 
-/* Bytes of a record value before its JSON: version, then expiry. */
-#define RECORD_HEADER 16
+/* Bytes of a record value before its JSON: version, expiry, time marked for upload. */
+#define RECORD_HEADER 24
 /* Bytes of a dirty value: version, then the delete flag. */
 #define DIRTY_VALUE 9
 /* Bytes of an index position: claim rank, created time, id. */
@@ -66,6 +67,23 @@ static int translate(int rc, const char *what)
     if (rc > 0 && rc < MDB_KEYEXIST)
         return -rc;
     return GDN_EJOURNAL;
+}
+
+static void decode_record(const MDB_val *value, gdn_journal_record_t *out)
+{
+    memcpy(&out->version, value->mv_data, 8);
+    memcpy(&out->expires_us, (const char *)value->mv_data + 8, 8);
+    memcpy(&out->marked_us, (const char *)value->mv_data + 16, 8);
+    out->json = (const char *)value->mv_data + RECORD_HEADER;
+    out->json_len = value->mv_size - RECORD_HEADER;
+}
+
+static int64_t wall_clock_us(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
 static void put_u64be(unsigned char *out, uint64_t value)
@@ -339,10 +357,7 @@ int gdn_journal_get(gdn_journal_txn_t *txn, const char *key, size_t key_len,
         snprintf(last_error, sizeof(last_error), "record shorter than its header");
         return GDN_EJOURNAL;
     }
-    memcpy(&out->version, v.mv_data, 8);
-    memcpy(&out->expires_us, (char *)v.mv_data + 8, 8);
-    out->json = (const char *)v.mv_data + RECORD_HEADER;
-    out->json_len = v.mv_size - RECORD_HEADER;
+    decode_record(&v, out);
     return 0;
 }
 
@@ -370,18 +385,33 @@ int gdn_journal_put(gdn_journal_txn_t *txn, const char *key, size_t key_len, con
     if (!key_valid(key_len) || !txn->write)
         return GDN_EINVALID;
 
-    uint64_t version = next_version(txn);
+    int local_only = (flags & GDN_JOURNAL_PUT_LOCAL_ONLY) != 0;
+    int64_t marked_us = local_only ? 0 : wall_clock_us();
     MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
-    MDB_val v = {.mv_size = RECORD_HEADER + json_len, .mv_data = NULL};
-    int rc = mdb_put(txn->txn, txn->journal->records, &k, &v, MDB_RESERVE);
+    MDB_val v;
+    int rc;
 
+    if (local_only) {
+        rc = mdb_get(txn->txn, txn->journal->records, &k, &v);
+        if (rc == MDB_SUCCESS && v.mv_size >= RECORD_HEADER)
+            memcpy(&marked_us, (const char *)v.mv_data + 16, 8);
+        else if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+            return translate(rc, "get record");
+    }
+
+    uint64_t version = next_version(txn);
+
+    v.mv_size = RECORD_HEADER + json_len;
+    v.mv_data = NULL;
+    rc = mdb_put(txn->txn, txn->journal->records, &k, &v, MDB_RESERVE);
     if (rc != MDB_SUCCESS)
         return translate(rc, "put record");
     memcpy(v.mv_data, &version, 8);
     memcpy((char *)v.mv_data + 8, &expires_us, 8);
+    memcpy((char *)v.mv_data + 16, &marked_us, 8);
     memcpy((char *)v.mv_data + RECORD_HEADER, json, json_len);
 
-    if (!(flags & GDN_JOURNAL_PUT_LOCAL_ONLY)) {
+    if (!local_only) {
         rc = mark_dirty(txn, key, key_len, version, 0);
         if (rc != 0)
             return rc;
@@ -427,10 +457,7 @@ int gdn_journal_scan(gdn_journal_txn_t *txn, const char *prefix,
         if (v.mv_size >= RECORD_HEADER) {
             gdn_journal_record_t record;
 
-            memcpy(&record.version, v.mv_data, 8);
-            memcpy(&record.expires_us, (char *)v.mv_data + 8, 8);
-            record.json = (const char *)v.mv_data + RECORD_HEADER;
-            record.json_len = v.mv_size - RECORD_HEADER;
+            decode_record(&v, &record);
             result = cb(arg, k.mv_data, k.mv_size, &record);
         }
         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
@@ -687,6 +714,58 @@ int64_t gdn_journal_dirty_count(gdn_journal_txn_t *txn)
     if (rc != MDB_SUCCESS)
         return translate(rc, "stat dirty");
     return (int64_t)stat.ms_entries;
+}
+
+int64_t gdn_journal_record_count(gdn_journal_txn_t *txn)
+{
+    MDB_stat stat;
+    int rc = mdb_stat(txn->txn, txn->journal->records, &stat);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "stat records");
+    return (int64_t)stat.ms_entries;
+}
+
+/* Deletes the counters: the meta keys that start with "count:". */
+static int clear_counters(gdn_journal_txn_t *txn)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn->txn, txn->journal->meta, &cursor);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "open cursor");
+
+    for (;;) {
+        MDB_val k = {.mv_size = 6, .mv_data = "count:"};
+        MDB_val v;
+
+        /* Seek afresh after each deletion rather than trust the cursor's position. */
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+        if (rc != MDB_SUCCESS || k.mv_size < 6 || memcmp(k.mv_data, "count:", 6) != 0)
+            break;
+        rc = mdb_cursor_del(cursor, 0);
+        if (rc != MDB_SUCCESS)
+            break;
+    }
+    mdb_cursor_close(cursor);
+    return rc == MDB_NOTFOUND || rc == MDB_SUCCESS ? 0 : translate(rc, "clear counters");
+}
+
+int gdn_journal_clear(gdn_journal_txn_t *txn)
+{
+    if (!txn->write)
+        return GDN_EINVALID;
+
+    MDB_dbi emptied[] = {txn->journal->records, txn->journal->pending, txn->journal->pending_all,
+                         txn->journal->dirty};
+
+    for (size_t i = 0; i < sizeof(emptied) / sizeof(emptied[0]); i++) {
+        int rc = mdb_drop(txn->txn, emptied[i], 0);
+
+        if (rc != MDB_SUCCESS)
+            return translate(rc, "clear");
+    }
+    return clear_counters(txn);
 }
 
 static size_t counter_key(char *out, size_t size, const char *name)

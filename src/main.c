@@ -5,9 +5,13 @@
  * line, each overriding the one before), opens the journal, starts the journal writer and the
  * HTTP loops, and serves until SIGTERM or SIGINT. Then it drains and exits 0.
  *
+ * `garden-orchestrator restore` rebuilds the journal from the bucket instead, and exits.
+ *
  * Exit codes: 0 after a clean stop; 1 when the server cannot start (a port in use, a TLS file
  * that cannot be read); 2 for usage or configuration errors; 3 when the data directory or the
- * journal cannot be used (unwritable, corrupt, another schema).
+ * journal cannot be used (unwritable, corrupt, another schema, or not empty for a restore);
+ * 4 when the bucket cannot be read and is needed (a restore, or a start with an empty
+ * journal).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,16 +24,19 @@
 
 #include <curl/curl.h>
 
+#include "gdn/clock.h"
 #include "gdn/config.h"
 #include "gdn/error.h"
 #include "gdn/http.h"
 #include "gdn/journal.h"
 #include "gdn/log.h"
+#include "gdn/restore.h"
 #include "gdn/writer.h"
 
 #define EXIT_START 1
 #define EXIT_USAGE 2
 #define EXIT_DATA 3
+#define EXIT_BUCKET 4
 
 /* How long a stopping server waits for in-flight requests, in milliseconds: the process must
  * be gone within 5 s of SIGTERM. */
@@ -44,6 +51,8 @@ typedef struct options {
     const char *data_dir;
     const char *threads;
     int check_config;
+    int restore; /* the restore subcommand */
+    int force;   /* restore: replace a non-empty journal */
 } options_t;
 
 static void print_usage(FILE *out)
@@ -62,20 +71,36 @@ static void print_usage(FILE *out)
                  "  --version          print the version and exit\n"
                  "  --help             print this help and exit\n"
                  "\n"
+                 "restore rebuilds the journal from the bucket and exits; stop the server first.\n"
+                 "It refuses a journal that holds records unless --force is given, which\n"
+                 "replaces them.\n"
+                 "\n"
                  "Precedence: command line, then environment, then config file, then defaults.\n"
                  "Exit codes: 0 clean stop, 1 cannot start, 2 bad usage or configuration,\n"
-                 "3 data directory or journal unusable.\n");
+                 "3 data directory or journal unusable, 4 bucket unreadable when needed.\n");
 }
 
 /* Parses the command line into `options`. Returns -1 to continue, or an exit code. */
 static int parse_options(int argc, char **argv, options_t *options)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
-        {"data-dir", required_argument, NULL, 'd'}, {"threads", required_argument, NULL, 't'},
-        {"check-config", no_argument, NULL, 'k'},   {"version", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"threads", required_argument, NULL, 't'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"force", no_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
     };
+
+    if (argc > 1 && strcmp(argv[1], "restore") == 0) {
+        options->restore = 1;
+        argv[1] = argv[0];
+        argc--;
+        argv++;
+    }
 
     for (;;) {
         int opt = getopt_long(argc, argv, "", longopts, NULL);
@@ -98,6 +123,9 @@ static int parse_options(int argc, char **argv, options_t *options)
         case 'k':
             options->check_config = 1;
             break;
+        case 'f':
+            options->force = 1;
+            break;
         case 'v':
             printf("garden-orchestrator %s\n", GDN_VERSION);
             return 0;
@@ -111,6 +139,10 @@ static int parse_options(int argc, char **argv, options_t *options)
     }
     if (optind < argc) {
         fprintf(stderr, "garden-orchestrator: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (options->force && !options->restore) {
+        fprintf(stderr, "garden-orchestrator: --force belongs to the restore command\n");
         return EXIT_USAGE;
     }
     return -1;
@@ -214,11 +246,94 @@ static void block_signals(sigset_t *stop)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Tells whether the journal holds no records. */
+static int journal_empty(gdn_journal_t *journal)
+{
+    gdn_journal_reader_t *reader;
+    gdn_journal_txn_t *txn;
+    int64_t records = -1;
+
+    if (gdn_journal_reader_open(journal, &reader) != 0)
+        return 0;
+    if (gdn_journal_read_begin(reader, &txn) == 0) {
+        records = gdn_journal_record_count(txn);
+        gdn_journal_read_end(reader);
+    }
+    gdn_journal_reader_close(reader);
+    return records == 0;
+}
+
+static void log_restore(const gdn_restore_report_t *report)
+{
+    gdn_log(GDN_LOG_INFO, "restore", "restore_done",
+            "listed=%llu restored=%llu tasks=%llu pending=%llu completed=%llu workers=%llu "
+            "skipped=%llu seconds=%.3f",
+            (unsigned long long)report->listed, (unsigned long long)report->restored,
+            (unsigned long long)report->tasks, (unsigned long long)report->pending,
+            (unsigned long long)report->completed, (unsigned long long)report->workers,
+            (unsigned long long)report->skipped, (double)report->elapsed_us / 1e6);
+}
+
+/*
+ * With an empty journal, the bucket decides: if it holds records the server restores them
+ * before serving, so that it never starts empty beside a full bucket. The bucket is tried
+ * for restore_wait_s; a stop signal ends the wait. Returns 0 to go on serving, or an exit
+ * code.
+ */
+static int restore_if_empty(const gdn_config_t *config, gdn_journal_t *journal,
+                            const sigset_t *stop)
+{
+    if (config->minio_endpoint == NULL || !config->restore_on_empty || !journal_empty(journal))
+        return 0;
+
+    int64_t deadline = gdn_clock_now_us() + (int64_t)config->restore_wait_s * 1000000;
+    char reason[128] = "";
+    int has = 0;
+
+    for (int attempt = 1;; attempt++) {
+        if (gdn_restore_probe(config, &has, reason, sizeof(reason)) == 0)
+            break;
+        if (gdn_clock_now_us() >= deadline) {
+            gdn_log(GDN_LOG_ERROR, "main", "bucket_unreachable",
+                    "bucket=%s code=\"%s\" waited_s=%d reason=\"the journal is empty and the "
+                    "bucket may hold records: refusing to start empty\"",
+                    config->minio_bucket, reason, config->restore_wait_s);
+            return EXIT_BUCKET;
+        }
+        gdn_log(GDN_LOG_WARN, "main", "bucket_probe_failed", "attempt=%d code=\"%s\"", attempt,
+                reason);
+
+        struct timespec pause = {.tv_sec = attempt < 5 ? 1 : 3};
+
+        if (sigtimedwait(stop, NULL, &pause) > 0)
+            return -1;
+    }
+    if (!has) {
+        gdn_log(GDN_LOG_INFO, "main", "bucket_empty", "bucket=%s", config->minio_bucket);
+        return 0;
+    }
+
+    gdn_restore_report_t report;
+
+    gdn_log(GDN_LOG_INFO, "restore", "restore_started",
+            "bucket=%s reason=\"empty journal, bucket holds records\"", config->minio_bucket);
+
+    int rc = gdn_restore_run(config, journal, 0, 0, &report);
+
+    if (rc != 0) {
+        gdn_log(GDN_LOG_ERROR, "restore", "restore_failed", "reason=\"%s\"", gdn_strerror(rc));
+        return rc == -EIO ? EXIT_BUCKET : EXIT_DATA;
+    }
+    log_restore(&report);
+    return 0;
+}
+
 static int serve(const gdn_config_t *config)
 {
     sigset_t stop;
     gdn_journal_t *journal = NULL;
     gdn_writer_t *writer = NULL;
+    gdn_flusher_t *flusher = NULL;
     gdn_server_t *server = NULL;
     int threads = config->threads > 0 ? config->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     int status = EXIT_START;
@@ -234,10 +349,20 @@ static int serve(const gdn_config_t *config)
         status = EXIT_DATA;
         goto Exit;
     }
+    status = restore_if_empty(config, journal, &stop);
+    if (status != 0) {
+        /* A stop signal during the wait is a clean stop. */
+        status = status < 0 ? 0 : status;
+        goto Exit;
+    }
+    status = EXIT_START;
+
     int rc = gdn_writer_start(&writer, journal);
 
+    if (rc == 0 && config->minio_endpoint != NULL)
+        rc = gdn_flusher_start(&flusher, config, journal, writer);
     if (rc == 0)
-        rc = gdn_server_start(&server, config, journal, writer);
+        rc = gdn_server_start(&server, config, journal, writer, flusher);
     if (rc != 0) {
         gdn_log(GDN_LOG_ERROR, "main", "start_failed", "reason=\"%s\"", gdn_strerror(rc));
         goto Exit;
@@ -251,11 +376,50 @@ static int serve(const gdn_config_t *config)
 
 Exit:
     gdn_server_stop(server, DRAIN_MS);
+    gdn_flusher_stop(flusher);
     gdn_writer_stop(writer);
     gdn_journal_close(journal);
     if (status == 0)
         gdn_log(GDN_LOG_INFO, "main", "stopped", NULL);
     return status;
+}
+
+/* The restore command: rebuilds the journal from the bucket, with progress and a summary. */
+static int run_restore(const gdn_config_t *config, int force)
+{
+    if (config->minio_endpoint == NULL) {
+        fprintf(stderr, "garden-orchestrator: restore needs minio_endpoint (or MINIO_ENDPOINT)\n");
+        return EXIT_USAGE;
+    }
+
+    gdn_journal_t *journal;
+
+    if (open_journal(config, SPARE_READERS, &journal) != 0)
+        return EXIT_DATA;
+
+    gdn_restore_report_t report;
+    int rc = gdn_restore_run(config, journal, force, 1, &report);
+
+    gdn_journal_close(journal);
+    if (rc == GDN_ECONFLICT) {
+        fprintf(stderr,
+                "garden-orchestrator: the journal in %s holds records; restore refuses to "
+                "replace them without --force\n",
+                config->data_dir);
+        return EXIT_DATA;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "garden-orchestrator: restore failed: %s\n", gdn_strerror(rc));
+        return rc == -EIO ? EXIT_BUCKET : EXIT_DATA;
+    }
+    log_restore(&report);
+    printf("restored %llu records from bucket %s into %s in %.1f s: %llu tasks (%llu pending), "
+           "%llu completed copies, %llu workers; %llu objects skipped\n",
+           (unsigned long long)report.restored, config->minio_bucket, config->data_dir,
+           (double)report.elapsed_us / 1e6, (unsigned long long)report.tasks,
+           (unsigned long long)report.pending, (unsigned long long)report.completed,
+           (unsigned long long)report.workers, (unsigned long long)report.skipped);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -280,7 +444,7 @@ int main(int argc, char **argv)
 
     gdn_log_set_level(config.log_level);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    code = serve(&config);
+    code = options.restore ? run_restore(&config, options.force) : serve(&config);
     curl_global_cleanup();
     gdn_config_free(&config);
     return code;

@@ -243,7 +243,8 @@ int gdn_queue_complete(gdn_journal_txn_t *txn, const gdn_task_complete_t *comple
     return rc;
 }
 
-static int store_worker(gdn_journal_txn_t *txn, const gdn_worker_t *worker, int worker_ttl_s)
+static int store_worker(gdn_journal_txn_t *txn, const gdn_worker_t *worker, int worker_ttl_s,
+                        unsigned flags)
 {
     char key[GDN_JOURNAL_KEY_MAX + 1];
     size_t key_len = gdn_record_key(key, "worker", worker->worker_id, worker->worker_id_len);
@@ -254,7 +255,7 @@ static int store_worker(gdn_journal_txn_t *txn, const gdn_worker_t *worker, int 
         return -ENOMEM;
 
     int64_t expires_us = worker->last_heartbeat_us + (int64_t)worker_ttl_s * 1000000;
-    int rc = gdn_journal_put(txn, key, key_len, json, json_len, expires_us, 0, NULL);
+    int rc = gdn_journal_put(txn, key, key_len, json, json_len, expires_us, flags, NULL);
 
     free(json);
     return rc;
@@ -267,7 +268,7 @@ int gdn_queue_register(gdn_journal_txn_t *txn, const gdn_worker_t *worker, int64
 
     registered.registered_us = now_us;
     registered.last_heartbeat_us = now_us;
-    return store_worker(txn, &registered, worker_ttl_s);
+    return store_worker(txn, &registered, worker_ttl_s, 0);
 }
 
 int gdn_queue_heartbeat(gdn_journal_txn_t *txn, const char *worker_id, size_t worker_id_len,
@@ -284,13 +285,72 @@ int gdn_queue_heartbeat(gdn_journal_txn_t *txn, const char *worker_id, size_t wo
     gdn_json_doc_t *doc = NULL;
     gdn_worker_t worker;
 
+    /* A heartbeat changes the journal only. The bucket's copy of the worker is refreshed
+     * when it was last marked for upload half a time-to-live ago or more, so that it never
+     * looks expired there while the worker is alive, at one upload per half TTL at most. */
+    int64_t refresh_us = (int64_t)worker_ttl_s * 1000000 / 2;
+    unsigned flags = now_us - record.marked_us >= refresh_us ? 0 : GDN_JOURNAL_PUT_LOCAL_ONLY;
+
     rc = gdn_worker_from_json(record.json, record.json_len, &worker, &doc);
     if (rc == 0) {
         worker.last_heartbeat_us = now_us;
-        rc = store_worker(txn, &worker, worker_ttl_s);
+        rc = store_worker(txn, &worker, worker_ttl_s, flags);
     }
     gdn_json_free(doc);
     return rc == GDN_EINVALID ? GDN_ENOTFOUND : rc;
+}
+
+static int restore_task(gdn_journal_txn_t *txn, const char *key, const char *json, size_t json_len,
+                        gdn_queue_kind_t *kind)
+{
+    gdn_json_doc_t *doc;
+    gdn_task_t task;
+    int rc = gdn_task_from_json(json, json_len, &task, &doc);
+
+    if (rc != 0)
+        return rc;
+    rc =
+        gdn_journal_put(txn, key, strlen(key), json, json_len, 0, GDN_JOURNAL_PUT_LOCAL_ONLY, NULL);
+    *kind = task.status == GDN_TASK_PENDING ? GDN_QUEUE_KIND_PENDING_TASK : GDN_QUEUE_KIND_TASK;
+    if (rc == 0 && task.status == GDN_TASK_PENDING) {
+        gdn_journal_pending_t entry;
+
+        pending_entry(&entry, &task);
+        rc = gdn_journal_pending_add(txn, &entry);
+    }
+    if (rc == 0)
+        rc = count_status(txn, task.status, 1);
+    gdn_json_free(doc);
+    return rc;
+}
+
+int gdn_queue_restore(gdn_journal_txn_t *txn, const char *key, const char *json, size_t json_len,
+                      int worker_ttl_s, gdn_queue_kind_t *kind)
+{
+    gdn_json_doc_t *doc = NULL;
+    int64_t expires_us = 0;
+    int rc = GDN_EINVALID;
+
+    if (strncmp(key, "task:", 5) == 0)
+        return restore_task(txn, key, json, json_len, kind);
+    if (strncmp(key, "completed:", 10) == 0) {
+        gdn_task_t task;
+
+        rc = gdn_task_from_json(json, json_len, &task, &doc);
+        expires_us = task.completed_us + (int64_t)GDN_QUEUE_COMPLETED_TTL_S * 1000000;
+        *kind = GDN_QUEUE_KIND_COMPLETED;
+    } else if (strncmp(key, "worker:", 7) == 0) {
+        gdn_worker_t worker;
+
+        rc = gdn_worker_from_json(json, json_len, &worker, &doc);
+        expires_us = worker.last_heartbeat_us + (int64_t)worker_ttl_s * 1000000;
+        *kind = GDN_QUEUE_KIND_WORKER;
+    }
+    if (rc == 0)
+        rc = gdn_journal_put(txn, key, strlen(key), json, json_len, expires_us,
+                             GDN_JOURNAL_PUT_LOCAL_ONLY, NULL);
+    gdn_json_free(doc);
+    return rc;
 }
 
 int gdn_queue_list_pending(gdn_journal_txn_t *txn, gdn_buf_t *out, int limit)

@@ -18,6 +18,7 @@
 #include "gdn/http.h"
 #include "gdn/log.h"
 #include "gdn/queue.h"
+#include "gdn/s3.h"
 
 #define JSON_TYPE "application/json"
 
@@ -369,7 +370,10 @@ static int handle_create(h2o_req_t *req)
         gdn_task_parse_create(req->entity.base, req->entity.len, &op->task, &op->doc, &problems);
 
     if (rc != 0) {
-        respond_problems(req, &problems);
+        if (rc == GDN_EINVALID)
+            respond_problems(req, &problems);
+        else
+            respond_unavailable(req, rc);
         gdn_problems_free(&problems);
         free_op(op);
         return 0;
@@ -411,7 +415,10 @@ static int handle_body_op(h2o_req_t *req, op_kind_t kind)
         rc = gdn_worker_parse_heartbeat(body, len, &op->worker, &op->doc, &problems);
 
     if (rc != 0) {
-        respond_problems(req, &problems);
+        if (rc == GDN_EINVALID)
+            respond_problems(req, &problems);
+        else
+            respond_unavailable(req, rc);
         gdn_problems_free(&problems);
         free_op(op);
         return 0;
@@ -648,12 +655,41 @@ static int handle_listing(h2o_req_t *req, const char *name, int workers)
     return respond_taken(req, body, len);
 }
 
+/* The bucket copy's state for /health: "disabled" without a bucket, "degraded" while the
+ * flusher's requests fail, else "ok". */
+static const char *bucket_state(gdn_loop_t *loop, gdn_flusher_stats_t *stats)
+{
+    memset(stats, 0, sizeof(*stats));
+    if (loop->flusher == NULL)
+        return "disabled";
+    gdn_flusher_stats(loop->flusher, stats);
+    return stats->degraded ? "degraded" : "ok";
+}
+
+/* Reads the number of records waiting for upload. */
+static int64_t read_backlog(gdn_loop_t *loop)
+{
+    gdn_journal_txn_t *txn;
+    int64_t backlog = -1;
+
+    if (gdn_journal_read_begin(loop->reader, &txn) == 0) {
+        backlog = gdn_journal_dirty_count(txn);
+        gdn_journal_read_end(loop->reader);
+    }
+    return backlog;
+}
+
 static int handle_health(h2o_req_t *req)
 {
-    static const char body[] = "{\"status\":\"ok\",\"service\":\"garden-orchestrator\","
-                               "\"version\":\"" GDN_VERSION "\",\"storage\":\"minio\"}";
+    gdn_loop_t *loop = gdn_loop_of(req);
+    gdn_flusher_stats_t flusher;
+    char body[256];
+    int len = snprintf(body, sizeof(body),
+                       "{\"status\":\"ok\",\"service\":\"garden-orchestrator\",\"version\":\"%s\","
+                       "\"storage\":\"minio\",\"s3\":\"%s\",\"backlog\":%lld}",
+                       GDN_VERSION, bucket_state(loop, &flusher), (long long)read_backlog(loop));
 
-    respond_ok(req, body, sizeof(body) - 1);
+    respond_ok(req, body, (size_t)len);
     return 0;
 }
 
@@ -671,18 +707,37 @@ static int handle_stats(h2o_req_t *req)
     if (rc != 0)
         return respond_unavailable(req, rc);
 
-    char body[512];
+    gdn_flusher_stats_t flusher;
+    gdn_s3_counters_t s3;
+    char last_flush[GDN_CLOCK_ISO_LEN + 3] = "null";
+    uint64_t s3_errors = 0;
+
+    bucket_state(loop, &flusher);
+    gdn_s3_counters(&s3);
+    for (int k = 0; k < GDN_S3_KIND_COUNT; k++)
+        s3_errors += s3.failures[k];
+    if (flusher.last_flush_us > 0) {
+        last_flush[0] = '"';
+        gdn_clock_format(flusher.last_flush_us, last_flush + 1);
+        memcpy(last_flush + 1 + GDN_CLOCK_ISO_LEN, "\"", 2);
+    }
+
+    char body[768];
     int len = snprintf(
         body, sizeof(body),
         "{\"pending_tasks\":%lld,\"active_workers\":%lld,\"version\":\"%s\","
         "\"storage\":\"minio\",\"claude_mem_enabled\":%s,\"processing_tasks\":%lld,"
         "\"completed_tasks\":%lld,\"failed_tasks\":%lld,\"registered_workers\":%lld,"
-        "\"dirty_records\":%lld}",
+        "\"dirty_records\":%lld,\"s3_puts\":%llu,\"s3_deletes\":%llu,\"s3_gets\":%llu,"
+        "\"s3_errors\":%llu,\"last_flush_at\":%s}",
         (long long)stats.by_status[GDN_TASK_PENDING], (long long)stats.active_workers, GDN_VERSION,
         loop->config->claude_mem_enabled ? "true" : "false",
         (long long)stats.by_status[GDN_TASK_PROCESSING],
         (long long)stats.by_status[GDN_TASK_COMPLETED], (long long)stats.by_status[GDN_TASK_FAILED],
-        (long long)stats.workers, (long long)stats.dirty_records);
+        (long long)stats.workers, (long long)stats.dirty_records, (unsigned long long)flusher.puts,
+        (unsigned long long)flusher.deletes,
+        (unsigned long long)(s3.requests[GDN_S3_GET] - s3.failures[GDN_S3_GET]),
+        (unsigned long long)s3_errors, last_flush);
 
     respond_ok(req, body, (size_t)len);
     return 0;

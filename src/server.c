@@ -248,7 +248,7 @@ static void free_server(gdn_server_t *server)
 }
 
 int gdn_server_start(gdn_server_t **out, const gdn_config_t *config, gdn_journal_t *journal,
-                     gdn_writer_t *writer)
+                     gdn_writer_t *writer, gdn_flusher_t *flusher)
 {
     gdn_server_t *server = calloc(1, sizeof(*server));
 
@@ -275,6 +275,7 @@ int gdn_server_start(gdn_server_t **out, const gdn_config_t *config, gdn_journal
         loop->server = server;
         loop->config = config;
         loop->writer = writer;
+        loop->flusher = flusher;
         rc = gdn_journal_reader_open(journal, &loop->reader);
     }
     if (rc != 0) {

@@ -24,6 +24,8 @@ struct gdn_writer {
     gdn_write_op_t *tail;
     int stopping;
     gdn_writer_stats_t stats; /* guarded by lock */
+    void (*on_commit)(void *arg, uint64_t ops);
+    void *on_commit_arg;
 };
 
 int gdn_writer_submit(gdn_writer_t *writer, gdn_write_op_t *op)
@@ -84,6 +86,9 @@ static void finish_all(gdn_write_op_t *op, int status)
 static void count_commit(gdn_writer_t *writer, uint64_t ops, uint64_t failed, int64_t started)
 {
     int64_t elapsed = gdn_clock_now_us() - started;
+
+    if (ops > 0 && writer->on_commit != NULL)
+        writer->on_commit(writer->on_commit_arg, ops);
 
     pthread_mutex_lock(&writer->lock);
     if (ops > 0) {
@@ -202,6 +207,15 @@ void gdn_writer_stop(gdn_writer_t *writer)
     pthread_cond_destroy(&writer->wake);
     pthread_mutex_destroy(&writer->lock);
     free(writer);
+}
+
+void gdn_writer_set_commit_hook(gdn_writer_t *writer, void (*on_commit)(void *arg, uint64_t ops),
+                                void *arg)
+{
+    pthread_mutex_lock(&writer->lock);
+    writer->on_commit = on_commit;
+    writer->on_commit_arg = arg;
+    pthread_mutex_unlock(&writer->lock);
 }
 
 void gdn_writer_stats(gdn_writer_t *writer, gdn_writer_stats_t *out)

@@ -35,6 +35,14 @@ typedef struct gdn_config {
     int minio_secure;          /**< 1 to use https when the endpoint has no scheme */
     char *minio_bucket;        /**< bucket name; "garden-orchestrator" */
     char *minio_region;        /**< SigV4 region; "us-east-1" */
+    int s3_connect_timeout_ms; /**< S3 connection set-up limit; 5000 */
+    int s3_timeout_ms;         /**< S3 whole-request limit; 30000 */
+    int flush_interval_ms;     /**< time between flush rounds; 1000 */
+    int flush_batch_max;       /**< changes that start a round early, and records per round; 256 */
+    int flush_concurrency;     /**< S3 transfers in flight at once; 8 */
+    int flush_retry_max_ms;    /**< cap of the backoff between failed rounds; 30000 */
+    int restore_on_empty;      /**< restore from the bucket when the journal is empty; true */
+    int restore_wait_s;        /**< how long to try reaching the bucket before that; 30 */
     int claude_mem_enabled;    /**< reported in /stats only; true by default */
     gdn_log_level_t log_level; /**< lowest level logged; info */
 } gdn_config_t;

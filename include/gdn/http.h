@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "gdn/config.h"
+#include "gdn/flusher.h"
 #include "gdn/journal.h"
 #include "gdn/writer.h"
 
@@ -23,6 +24,7 @@ typedef struct gdn_loop {
     const gdn_config_t *config;
     gdn_journal_reader_t *reader; /**< this thread's read transactions */
     gdn_writer_t *writer;
+    gdn_flusher_t *flusher;                 /**< NULL when no bucket is configured */
     h2o_multithread_receiver_t replies;     /**< finished write operations, sent by the writer */
     h2o_multithread_receiver_t control;     /**< shutdown requests, sent by the main thread */
     h2o_multithread_message_t stop_message; /**< the one control message, owned by the loop */
@@ -39,13 +41,14 @@ typedef struct gdn_loop {
  * Creates the listeners, starts `config->threads` loop threads (one per core when 0) and
  * returns once all of them accept connections.
  *
- * @param journal an open journal; @param writer a started writer. Both outlive the server.
+ * @param journal an open journal; @param writer a started writer; @param flusher a started
+ *        flusher, or NULL without a bucket. All three outlive the server.
  * @return 0 and *out set; -errno if a listener cannot be bound (logged with the address);
  *         GDN_ECONFIG if the TLS certificate or key cannot be loaded (logged).
  *         Main thread only.
  */
 int gdn_server_start(gdn_server_t **out, const gdn_config_t *config, gdn_journal_t *journal,
-                     gdn_writer_t *writer);
+                     gdn_writer_t *writer, gdn_flusher_t *flusher);
 
 /**
  * Shuts the server down gracefully: every thread stops accepting, asks its connections to

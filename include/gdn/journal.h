@@ -41,6 +41,7 @@ typedef struct gdn_journal_reader gdn_journal_reader_t;
 typedef struct gdn_journal_record {
     uint64_t version;   /**< changes on every write of the record; never 0 */
     int64_t expires_us; /**< when the record may be dropped; 0 for never */
+    int64_t marked_us;  /**< when the record was last marked for upload; 0 if never */
     const char *json;   /**< the object's JSON body, not NUL-terminated */
     size_t json_len;
 } gdn_journal_record_t;
@@ -127,7 +128,8 @@ int gdn_journal_get(gdn_journal_txn_t *txn, const char *key, size_t key_len,
 
 /**
  * Stores a record with a new version and, unless GDN_JOURNAL_PUT_LOCAL_ONLY is given, marks
- * it dirty with that version. Write transactions only.
+ * it dirty with that version and sets its `marked_us` to the current time. A local-only put
+ * keeps the `marked_us` of the record it replaces. Write transactions only.
  *
  * @param version_out if not NULL, receives the record's new version.
  * @return 0, GDN_EINVALID (key empty or too long), GDN_EJOURNAL_FULL (abort the transaction)
@@ -206,6 +208,16 @@ int gdn_journal_counter_add(gdn_journal_txn_t *txn, const char *name, int64_t de
 
 /** Reads a named counter; an absent counter reads 0. @return 0 or a journal error. */
 int gdn_journal_counter_get(gdn_journal_txn_t *txn, const char *name, int64_t *value);
+
+/** Returns the number of records, or a negative error. */
+int64_t gdn_journal_record_count(gdn_journal_txn_t *txn);
+
+/**
+ * Removes every record, pending entry, dirty mark and counter, keeping the schema and the
+ * version sequence. Write transactions only.
+ * @return 0 or a journal error.
+ */
+int gdn_journal_clear(gdn_journal_txn_t *txn);
 
 /**
  * Reports the map's size and the bytes in use (last page used times the page size).

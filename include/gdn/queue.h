@@ -72,7 +72,8 @@ int gdn_queue_register(gdn_journal_txn_t *txn, const gdn_worker_t *worker, int64
                        int worker_ttl_s);
 
 /**
- * Records a heartbeat. Writer only.
+ * Records a heartbeat in the journal. The worker's record is marked for upload only when its
+ * last upload mark is `worker_ttl_s / 2` old or older. Writer only.
  * @return 0, GDN_ENOTFOUND for an unknown worker, or a journal error.
  */
 int gdn_queue_heartbeat(gdn_journal_txn_t *txn, const char *worker_id, size_t worker_id_len,
@@ -89,6 +90,25 @@ int gdn_queue_list_pending(gdn_journal_txn_t *txn, gdn_buf_t *out, int limit);
  * @return 0, a journal error, or -ENOMEM.
  */
 int gdn_queue_list_workers(gdn_journal_txn_t *txn, gdn_buf_t *out, int64_t now_us);
+
+/** What gdn_queue_restore stored. */
+typedef enum gdn_queue_kind {
+    GDN_QUEUE_KIND_TASK,         /**< a task that is not pending */
+    GDN_QUEUE_KIND_PENDING_TASK, /**< a pending task, queued again */
+    GDN_QUEUE_KIND_COMPLETED,    /**< a finished task's completed copy */
+    GDN_QUEUE_KIND_WORKER,
+} gdn_queue_kind_t;
+
+/**
+ * Stores a record read back from the bucket: a task (queued again if pending, and counted by
+ * status), a completed copy (kept 7 days from its completion) or a worker (kept `worker_ttl_s`
+ * from its last heartbeat). The record is not marked for upload. Writer only.
+ *
+ * @return 0 and *kind set; GDN_EINVALID if the key or JSON is not a record of this server;
+ *         a journal error.
+ */
+int gdn_queue_restore(gdn_journal_txn_t *txn, const char *key, const char *json, size_t json_len,
+                      int worker_ttl_s, gdn_queue_kind_t *kind);
 
 /** Fills queue-wide figures. @return 0 or a journal error. */
 int gdn_queue_stats(gdn_journal_txn_t *txn, int64_t now_us, gdn_queue_stats_t *out);

@@ -65,6 +65,13 @@ int gdn_writer_submit(gdn_writer_t *writer, gdn_write_op_t *op);
  */
 void gdn_writer_stop(gdn_writer_t *writer);
 
+/**
+ * Sets a function called on the writer thread after every successful commit with the number
+ * of operations it held. Call before the first submission.
+ */
+void gdn_writer_set_commit_hook(gdn_writer_t *writer, void (*on_commit)(void *arg, uint64_t ops),
+                                void *arg);
+
 /** Copies the counters. Any thread. */
 void gdn_writer_stats(gdn_writer_t *writer, gdn_writer_stats_t *out);
 

@@ -1,0 +1,561 @@
+/*
+ * The flusher thread: write-behind of dirty journal records to the bucket.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gdn/clock.h"
+#include "gdn/error.h"
+#include "gdn/flusher.h"
+#include "gdn/json.h"
+#include "gdn/log.h"
+#include "gdn/s3.h"
+
+/* The first wait after a failure; it doubles up to flush_retry_max_ms. */
+#define BACKOFF_BASE_MS 500
+
+/* Steps in one round before the flusher rests until the next interval, so that records that
+ * change faster than they upload cannot keep a round going forever. */
+#define ROUND_STEPS_MAX 64
+
+/* One dirty record read for upload. */
+typedef struct flush_item {
+    char key[GDN_JOURNAL_KEY_MAX + 1];
+    uint64_t version; /* the dirty mark to clear once uploaded */
+    int deleted;
+    char *json;
+    size_t json_len;
+    char created_at[GDN_CLOCK_ISO_LEN + 1];
+    char expires_at[GDN_CLOCK_ISO_LEN + 1];
+    int uploaded;
+} flush_item_t;
+
+/* The request to the journal writer that clears the dirty marks of uploaded records. */
+typedef struct clear_op {
+    gdn_write_op_t write;
+    gdn_flusher_t *flusher;
+    flush_item_t *items;
+    int count;
+    int done;
+    int status;
+} clear_op_t;
+
+struct gdn_flusher {
+    const gdn_config_t *config;
+    gdn_journal_t *journal;
+    gdn_writer_t *writer;
+    gdn_journal_reader_t *reader;
+    gdn_s3_t *s3;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    /* Guarded by lock: */
+    int stopping;
+    uint64_t changes; /* committed since the last round started */
+    gdn_flusher_stats_t stats;
+    /* Flusher thread only: */
+    int failures; /* consecutive failed rounds */
+    int bucket_ready;
+    unsigned seed;
+    flush_item_t *items;
+};
+
+static int is_stopping(gdn_flusher_t *flusher)
+{
+    pthread_mutex_lock(&flusher->lock);
+    int stopping = flusher->stopping;
+    pthread_mutex_unlock(&flusher->lock);
+    return stopping;
+}
+
+/* Waits up to `ms`, or until a stop, or (when `early` is set) until enough changes piled up. */
+static void rest(gdn_flusher_t *flusher, int ms, int early)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+
+    pthread_mutex_lock(&flusher->lock);
+    while (!flusher->stopping &&
+           !(early && flusher->changes >= (uint64_t)flusher->config->flush_batch_max)) {
+        if (pthread_cond_timedwait(&flusher->wake, &flusher->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    flusher->changes = 0;
+    pthread_mutex_unlock(&flusher->lock);
+}
+
+/* Records a failed S3 request, logging only when the flusher's state or error changes. */
+static void note_failure(gdn_flusher_t *flusher, const gdn_s3_request_t *request, const char *key)
+{
+    const char *failure = gdn_s3_failure(request);
+
+    pthread_mutex_lock(&flusher->lock);
+    int changed = !flusher->stats.degraded || strcmp(flusher->stats.last_error, failure) != 0;
+
+    flusher->stats.errors++;
+    flusher->stats.degraded = 1;
+    snprintf(flusher->stats.last_error, sizeof(flusher->stats.last_error), "%s", failure);
+    pthread_mutex_unlock(&flusher->lock);
+
+    if (changed) {
+        char quoted[160];
+
+        gdn_log(GDN_LOG_ERROR, "flusher", "s3_request_failed", "method=%s key=%s http=%ld code=%s",
+                request->method, key ? key : "-", request->http_status,
+                gdn_log_quote(failure, quoted, sizeof(quoted)));
+    }
+}
+
+static void note_success(gdn_flusher_t *flusher, uint64_t puts, uint64_t deletes, int round_done)
+{
+    pthread_mutex_lock(&flusher->lock);
+    int recovered = flusher->stats.degraded;
+
+    flusher->stats.puts += puts;
+    flusher->stats.deletes += deletes;
+    flusher->stats.degraded = 0;
+    if (round_done) {
+        flusher->stats.rounds++;
+        flusher->stats.last_flush_us = gdn_clock_now_us();
+    }
+    pthread_mutex_unlock(&flusher->lock);
+    if (recovered)
+        gdn_log(GDN_LOG_INFO, "flusher", "s3_recovered", NULL);
+}
+
+/* Finds the object's creation time for its metadata: a task's created_at, a worker's
+ * registered_at. */
+static void find_created_at(flush_item_t *item)
+{
+    gdn_json_doc_t *doc;
+
+    item->created_at[0] = '\0';
+    if (gdn_json_parse(item->json, item->json_len, &doc, NULL) != 0)
+        return;
+
+    const gdn_json_t *root = gdn_json_root(doc);
+    const gdn_json_t *created = gdn_json_get(root, "created_at");
+
+    if (created == NULL)
+        created = gdn_json_get(root, "registered_at");
+    if (created != NULL && created->type == GDN_JSON_STRING && created->len <= GDN_CLOCK_ISO_LEN) {
+        memcpy(item->created_at, created->text, created->len);
+        item->created_at[created->len] = '\0';
+    }
+    gdn_json_free(doc);
+}
+
+static void free_items(flush_item_t *items, int count)
+{
+    for (int i = 0; i < count; i++) {
+        free(items[i].json);
+        items[i].json = NULL;
+    }
+}
+
+/* Reads up to `max` dirty records in one short read transaction. Returns how many, or a
+ * negative error. */
+static int read_dirty(gdn_flusher_t *flusher, flush_item_t *items, int max)
+{
+    gdn_journal_dirty_t *dirty = calloc((size_t)max, sizeof(*dirty));
+    gdn_journal_txn_t *txn;
+
+    if (dirty == NULL)
+        return -ENOMEM;
+
+    int rc = gdn_journal_read_begin(flusher->reader, &txn);
+
+    if (rc != 0) {
+        free(dirty);
+        return rc;
+    }
+
+    int count = gdn_journal_dirty_list(txn, NULL, dirty, max);
+
+    for (int i = 0; i < count; i++) {
+        flush_item_t *item = &items[i];
+        gdn_journal_record_t record;
+
+        memset(item, 0, sizeof(*item));
+        memcpy(item->key, dirty[i].key, sizeof(item->key));
+        item->version = dirty[i].version;
+        item->deleted = dirty[i].deleted;
+        if (item->deleted)
+            continue;
+        rc = gdn_journal_get(txn, item->key, strlen(item->key), &record);
+        if (rc == GDN_ENOTFOUND) {
+            /* A mark for a record that is gone: removing the object is the right answer. */
+            item->deleted = 1;
+            continue;
+        }
+        item->json = rc == 0 ? malloc(record.json_len + 1) : NULL;
+        if (item->json == NULL) {
+            free_items(items, i);
+            count = rc != 0 ? rc : -ENOMEM;
+            break;
+        }
+        memcpy(item->json, record.json, record.json_len);
+        item->json_len = record.json_len;
+        if (record.expires_us > 0)
+            gdn_clock_format(record.expires_us, item->expires_at);
+    }
+    gdn_journal_read_end(flusher->reader);
+    free(dirty);
+    return count;
+}
+
+/* Uploads the items that are not deletions, flush_concurrency at a time. Returns the number of
+ * failures. */
+static int upload_items(gdn_flusher_t *flusher, flush_item_t *items, int count)
+{
+    gdn_s3_request_t *requests = calloc((size_t)count, sizeof(*requests));
+    int *which = calloc((size_t)count, sizeof(*which));
+    int puts = 0;
+    int failures = 0;
+
+    if (requests == NULL || which == NULL) {
+        free(requests);
+        free(which);
+        return count;
+    }
+    for (int i = 0; i < count; i++) {
+        if (items[i].deleted)
+            continue;
+        find_created_at(&items[i]);
+        requests[puts] = (gdn_s3_request_t){
+            .method = "PUT",
+            .key = items[i].key,
+            .body = items[i].json,
+            .body_len = items[i].json_len,
+            .content_type = "application/json",
+            .meta_created_at = items[i].created_at[0] ? items[i].created_at : NULL,
+            .meta_expires_at = items[i].expires_at[0] ? items[i].expires_at : NULL,
+        };
+        which[puts++] = i;
+    }
+    gdn_s3_perform(flusher->s3, requests, (size_t)puts);
+
+    uint64_t done = 0;
+
+    for (int r = 0; r < puts; r++) {
+        if (gdn_s3_ok(&requests[r])) {
+            items[which[r]].uploaded = 1;
+            done++;
+        } else {
+            note_failure(flusher, &requests[r], items[which[r]].key);
+            failures++;
+        }
+        gdn_s3_request_reset(&requests[r]);
+    }
+    if (done > 0)
+        note_success(flusher, done, 0, 0);
+    free(requests);
+    free(which);
+    return failures;
+}
+
+struct delete_failures {
+    gdn_flusher_t *flusher;
+    flush_item_t *items;
+    int count;
+    int failed;
+};
+
+static void on_delete_error(void *arg, const char *key, const char *code)
+{
+    struct delete_failures *failures = arg;
+    gdn_s3_request_t shown = {.method = "POST", .http_status = 200};
+
+    snprintf(shown.error_code, sizeof(shown.error_code), "%s", code);
+    note_failure(failures->flusher, &shown, key);
+    for (int i = 0; i < failures->count; i++) {
+        if (failures->items[i].deleted && strcmp(failures->items[i].key, key) == 0)
+            failures->items[i].uploaded = 0;
+    }
+    failures->failed++;
+}
+
+/* Sends one DeleteObjects request for items[from, to). Returns the number of failures. */
+static int delete_chunk(gdn_flusher_t *flusher, flush_item_t *items, int from, int to)
+{
+    const char *keys[GDN_S3_DELETE_MAX];
+    int key_count = 0;
+
+    for (int i = from; i < to; i++) {
+        if (items[i].deleted)
+            keys[key_count++] = items[i].key;
+    }
+    if (key_count == 0)
+        return 0;
+
+    gdn_s3_request_t request;
+    char *storage;
+
+    if (gdn_s3_delete_request(&request, keys, (size_t)key_count, &storage) != 0)
+        return key_count;
+    gdn_s3_perform(flusher->s3, &request, 1);
+
+    struct delete_failures failures = {
+        .flusher = flusher, .items = items + from, .count = to - from};
+
+    if (gdn_s3_ok(&request)) {
+        for (int i = from; i < to; i++)
+            items[i].uploaded = items[i].uploaded || items[i].deleted;
+        gdn_s3_delete_errors(&request, on_delete_error, &failures);
+        note_success(flusher, 0, (uint64_t)(key_count - failures.failed), 0);
+    } else {
+        note_failure(flusher, &request, NULL);
+        failures.failed = key_count;
+    }
+    gdn_s3_request_reset(&request);
+    free(storage);
+    return failures.failed;
+}
+
+/* Removes the deleted items' objects, GDN_S3_DELETE_MAX keys per request. Returns the number
+ * of failures. */
+static int delete_items(gdn_flusher_t *flusher, flush_item_t *items, int count)
+{
+    int failures = 0;
+    int from = 0;
+
+    while (from < count) {
+        int to = from;
+
+        for (int keys = 0; to < count && keys < GDN_S3_DELETE_MAX; to++)
+            keys += items[to].deleted;
+        failures += delete_chunk(flusher, items, from, to);
+        from = to;
+    }
+    return failures;
+}
+
+static int apply_clear(gdn_write_op_t *write, gdn_journal_txn_t *txn)
+{
+    clear_op_t *op = (clear_op_t *)write;
+
+    for (int i = 0; i < op->count; i++) {
+        if (!op->items[i].uploaded)
+            continue;
+
+        int rc = gdn_journal_dirty_clear(txn, op->items[i].key, op->items[i].version);
+
+        if (rc != 0 && rc != GDN_ENOTFOUND)
+            return rc;
+    }
+    return 0;
+}
+
+static void on_clear_done(gdn_write_op_t *write, int status)
+{
+    clear_op_t *op = (clear_op_t *)write;
+
+    pthread_mutex_lock(&op->flusher->lock);
+    op->done = 1;
+    op->status = status;
+    pthread_cond_broadcast(&op->flusher->wake);
+    pthread_mutex_unlock(&op->flusher->lock);
+}
+
+/* Asks the writer to clear the marks of what was uploaded, and waits for the commit. */
+static int clear_marks(gdn_flusher_t *flusher, flush_item_t *items, int count)
+{
+    clear_op_t op = {.write = {.apply = apply_clear, .done = on_clear_done},
+                     .flusher = flusher,
+                     .items = items,
+                     .count = count};
+    int rc = gdn_writer_submit(flusher->writer, &op.write);
+
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&flusher->lock);
+    while (!op.done)
+        pthread_cond_wait(&flusher->wake, &flusher->lock);
+    pthread_mutex_unlock(&flusher->lock);
+    return op.status;
+}
+
+/* One step of a round: up to flush_batch_max records. Returns the number of records read (0
+ * when nothing is dirty), or a negative code if anything failed. */
+static int flush_step(gdn_flusher_t *flusher)
+{
+    int max = flusher->config->flush_batch_max;
+    int count = read_dirty(flusher, flusher->items, max);
+
+    if (count <= 0)
+        return count;
+
+    int failures = upload_items(flusher, flusher->items, count);
+
+    failures += delete_items(flusher, flusher->items, count);
+
+    int rc = clear_marks(flusher, flusher->items, count);
+
+    if (rc != 0 && rc != GDN_ESHUTDOWN)
+        gdn_log(GDN_LOG_WARN, "flusher", "clear_failed", "reason=\"%s\"", gdn_strerror(rc));
+    free_items(flusher->items, count);
+    return failures > 0 ? -EIO : rc != 0 ? rc : count;
+}
+
+/* Runs steps until nothing is dirty. Returns 0, or a negative code after a failure. */
+static int flush_round(gdn_flusher_t *flusher)
+{
+    for (int step = 0; step < ROUND_STEPS_MAX && !is_stopping(flusher); step++) {
+        int rc = flush_step(flusher);
+
+        if (rc < 0)
+            return rc;
+        if (rc < flusher->config->flush_batch_max)
+            break;
+    }
+    note_success(flusher, 0, 0, 1);
+    return 0;
+}
+
+static int check_bucket(gdn_flusher_t *flusher)
+{
+    gdn_s3_request_t failed = {.method = "HEAD"};
+    int rc = gdn_s3_ensure_bucket(flusher->s3, &failed);
+
+    if (rc != 0) {
+        note_failure(flusher, &failed, NULL);
+        gdn_s3_request_reset(&failed);
+        return rc;
+    }
+    flusher->bucket_ready = 1;
+    return 0;
+}
+
+/* The wait after `failures` failed rounds: exponential, capped, with jitter over its upper
+ * half so that several servers do not retry in step. */
+static int backoff_ms(gdn_flusher_t *flusher)
+{
+    long wait = BACKOFF_BASE_MS;
+
+    for (int i = 1; i < flusher->failures && wait < flusher->config->flush_retry_max_ms; i++)
+        wait *= 2;
+    if (wait > flusher->config->flush_retry_max_ms)
+        wait = flusher->config->flush_retry_max_ms;
+    return (int)(wait / 2 + rand_r(&flusher->seed) % (wait / 2 + 1));
+}
+
+static void *flusher_main(void *arg)
+{
+    gdn_flusher_t *flusher = arg;
+
+    while (!is_stopping(flusher)) {
+        int rc = flusher->bucket_ready ? flush_round(flusher) : check_bucket(flusher);
+
+        if (rc != 0 && !is_stopping(flusher)) {
+            flusher->failures++;
+            rest(flusher, backoff_ms(flusher), 0);
+            continue;
+        }
+        flusher->failures = 0;
+        if (flusher->bucket_ready)
+            rest(flusher, flusher->config->flush_interval_ms, 1);
+    }
+    return NULL;
+}
+
+void gdn_flusher_notify(gdn_flusher_t *flusher, uint64_t changes)
+{
+    pthread_mutex_lock(&flusher->lock);
+    flusher->changes += changes;
+    if (flusher->changes >= (uint64_t)flusher->config->flush_batch_max)
+        pthread_cond_broadcast(&flusher->wake);
+    pthread_mutex_unlock(&flusher->lock);
+}
+
+static void on_commit(void *arg, uint64_t ops)
+{
+    gdn_flusher_notify(arg, ops);
+}
+
+static void free_flusher(gdn_flusher_t *flusher)
+{
+    gdn_s3_close(flusher->s3);
+    gdn_journal_reader_close(flusher->reader);
+    free(flusher->items);
+    pthread_cond_destroy(&flusher->wake);
+    pthread_mutex_destroy(&flusher->lock);
+    free(flusher);
+}
+
+int gdn_flusher_start(gdn_flusher_t **out, const gdn_config_t *config, gdn_journal_t *journal,
+                      gdn_writer_t *writer)
+{
+    gdn_flusher_t *flusher = calloc(1, sizeof(*flusher));
+
+    *out = NULL;
+    if (flusher == NULL)
+        return -ENOMEM;
+    flusher->config = config;
+    flusher->journal = journal;
+    flusher->writer = writer;
+    flusher->seed = (unsigned)gdn_clock_now_us();
+    pthread_mutex_init(&flusher->lock, NULL);
+    pthread_cond_init(&flusher->wake, NULL);
+
+    gdn_s3_config_t s3_config = {
+        .endpoint = config->minio_endpoint,
+        .secure = config->minio_secure,
+        .bucket = config->minio_bucket,
+        .region = config->minio_region,
+        .access_key = config->minio_access_key,
+        .secret_key = config->minio_secret_key,
+        .connect_timeout_ms = config->s3_connect_timeout_ms,
+        .timeout_ms = config->s3_timeout_ms,
+        .concurrency = config->flush_concurrency,
+    };
+    char err[256] = "";
+    int rc = gdn_s3_open(&flusher->s3, &s3_config, err, sizeof(err));
+
+    if (rc == 0)
+        rc = gdn_journal_reader_open(journal, &flusher->reader);
+    flusher->items = calloc((size_t)config->flush_batch_max, sizeof(*flusher->items));
+    if (rc == 0 && flusher->items == NULL)
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = -pthread_create(&flusher->thread, NULL, flusher_main, flusher);
+    if (rc != 0) {
+        gdn_log(GDN_LOG_ERROR, "flusher", "start_failed", "reason=\"%s\"",
+                err[0] ? err : gdn_strerror(rc));
+        free_flusher(flusher);
+        return rc;
+    }
+    gdn_writer_set_commit_hook(writer, on_commit, flusher);
+    *out = flusher;
+    return 0;
+}
+
+void gdn_flusher_stop(gdn_flusher_t *flusher)
+{
+    if (flusher == NULL)
+        return;
+    pthread_mutex_lock(&flusher->lock);
+    flusher->stopping = 1;
+    pthread_cond_broadcast(&flusher->wake);
+    pthread_mutex_unlock(&flusher->lock);
+    gdn_s3_abort(flusher->s3);
+    pthread_join(flusher->thread, NULL);
+    free_flusher(flusher);
+}
+
+void gdn_flusher_stats(gdn_flusher_t *flusher, gdn_flusher_stats_t *out)
+{
+    pthread_mutex_lock(&flusher->lock);
+    *out = flusher->stats;
+    pthread_mutex_unlock(&flusher->lock);
+}

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs what the tests need, builds, and runs the whole test suite:
+#   1. a warnings-as-errors build and every ctest test (unit and integration);
+#   2. the same tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+# Build trees go to build-test/ and build-asan/ beside the sources (git ignores them).
+# Exits non-zero if anything fails.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+packaging/install-deps.sh --test
+(cd tests/s3 && [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error)
+
+run_suite() {
+    dir=$1
+    shift
+    cmake -S . -B "$dir" -DGDN_WERROR=ON "$@" >/dev/null
+    cmake --build "$dir" -j "$jobs"
+    ctest --test-dir "$dir" --output-on-failure -j 1
+}
+
+echo "== build with warnings as errors, all tests"
+run_suite build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer, all tests"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DGDN_SANITIZE=ON
