@@ -347,7 +347,6 @@ void gdn_routes_on_replies(h2o_multithread_receiver_t *receiver, h2o_linklist_t 
         op->loop->in_flight--;
         if (op->req != NULL) {
             op->link->op = NULL;
-            op->loop->last_answer_us = gdn_clock_now_us();
             answer_op(op->req, op);
         }
         free_op(op);

@@ -26,16 +26,24 @@
 #include "gdn/http.h"
 #include "gdn/log.h"
 
-/* Once a stopping loop has no write in flight, it runs this long after its last deferred
- * answer so that the answer's bytes reach the socket before the loop exits. */
-#define QUIET_BEFORE_EXIT_US 100000
-
 /* Request bodies up to this many times the configured limit are read and answered with the
  * API's JSON 413. h2o refuses larger ones before reading them, with its own plain 413. */
 #define BODY_READ_FACTOR 4
 
+/* How long HTTP/2 clients get to close their connections after a GOAWAY. */
+#define GRACEFUL_SHUTDOWN_MS 2000
+
+/* Once a stopping loop has answered everything, how long it waits for its clients to close
+ * their connections before it leaves them to the process exit. */
+#define LINGER_AFTER_ANSWERS_US 1000000
+
+/* A server with loops that still had connections at exit: kept reachable, not freed, because
+ * h2o 2.2.5 cannot dispose of a loop with connections. */
+static gdn_server_t *abandoned_server;
+
 struct gdn_server {
     h2o_globalconf_t globalconf;
+    int globalconf_ready;
     SSL_CTX *ssl_ctx;
     gdn_loop_t *loops;
     int loop_count;
@@ -77,20 +85,31 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
     if (loop->stopping)
         return;
     loop->stopping = 1;
-    /* Answers sent just before the stop still need a loop turn or two to be written. */
-    loop->last_answer_us = gdn_clock_now_us();
     stop_accepting(loop);
     h2o_context_request_shutdown(&loop->ctx);
 }
 
-/* Tells whether a stopping loop may exit now. */
+static int connections_closed(gdn_loop_t *loop)
+{
+    return h2o_linklist_is_empty(&loop->ctx.http1._conns) &&
+           h2o_linklist_is_empty(&loop->ctx.http2._conns);
+}
+
+/* Tells whether a stopping loop may exit now: everything answered and every connection
+ * closed, or everything answered a while ago, or the drain deadline passed. */
 static int loop_drained(gdn_loop_t *loop)
 {
     int64_t now = gdn_clock_now_us();
 
     if (now >= loop->server->drain_deadline_us)
         return 1;
-    return loop->in_flight == 0 && now - loop->last_answer_us >= QUIET_BEFORE_EXIT_US;
+    if (loop->in_flight > 0) {
+        loop->answered_at_us = 0;
+        return 0;
+    }
+    if (loop->answered_at_us == 0)
+        loop->answered_at_us = now;
+    return connections_closed(loop) || now - loop->answered_at_us >= LINGER_AFTER_ANSWERS_US;
 }
 
 static void *loop_main(void *arg)
@@ -119,8 +138,21 @@ static void *loop_main(void *arg)
     stop_accepting(loop);
     h2o_multithread_unregister_receiver(loop->ctx.queue, &loop->replies);
     h2o_multithread_unregister_receiver(loop->ctx.queue, &loop->control);
-    /* Limitation: the h2o context and event loop are not disposed of at exit, because h2o
-     * 2.2.5 cannot free a loop that still has connections; the process exits right after. */
+    if (connections_closed(loop)) {
+        /* A shutdown request arms a timer that would close HTTP/2 connections after a grace
+         * period; with every connection gone it has nothing left to do. */
+        if (h2o_timeout_is_linked(&loop->ctx.http2._graceful_shutdown_timeout))
+            h2o_timeout_unlink(&loop->ctx.http2._graceful_shutdown_timeout);
+        h2o_context_dispose(&loop->ctx);
+        h2o_evloop_destroy(evloop);
+    } else {
+        /* Limitation: h2o 2.2.5 cannot free a loop that still has connections, so a loop whose
+         * clients kept connections open past the drain deadline is left to the process exit,
+         * which follows at once. */
+        gdn_log(GDN_LOG_WARN, "http", "connections_abandoned", "thread=%d",
+                (int)(loop - loop->server->loops));
+        loop->abandoned = 1;
+    }
     return NULL;
 }
 
@@ -200,8 +232,12 @@ static int setup_h2o(gdn_server_t *server, const gdn_config_t *config)
     h2o_globalconf_t *globalconf = &server->globalconf;
 
     h2o_config_init(globalconf);
+    server->globalconf_ready = 1;
     globalconf->server_name = h2o_iovec_init(H2O_STRLIT("garden-orchestrator"));
     globalconf->max_request_entity_size = config->max_body_bytes * BODY_READ_FACTOR;
+    /* After a shutdown request, HTTP/2 clients that keep their connection open past this are
+     * cut off by h2o, so that a stop ends within the drain time. */
+    globalconf->http2.graceful_shutdown_timeout = GRACEFUL_SHUTDOWN_MS;
 
     h2o_hostconf_t *hostconf =
         h2o_config_register_host(globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
@@ -241,6 +277,8 @@ static int bind_listeners(gdn_server_t *server, const gdn_config_t *config)
 
 static void free_server(gdn_server_t *server)
 {
+    if (server->globalconf_ready)
+        h2o_config_dispose(&server->globalconf);
     if (server->ssl_ctx != NULL)
         SSL_CTX_free(server->ssl_ctx);
     free(server->loops);
@@ -304,9 +342,15 @@ void gdn_server_stop(gdn_server_t *server, int drain_ms)
     server->drain_deadline_us = gdn_clock_now_us() + (int64_t)drain_ms * 1000;
     for (int i = 0; i < server->loop_count; i++)
         h2o_multithread_send_message(&server->loops[i].control, &server->loops[i].stop_message);
+    int abandoned = 0;
+
     for (int i = 0; i < server->loop_count; i++) {
         pthread_join(server->loops[i].thread, NULL);
         gdn_journal_reader_close(server->loops[i].reader);
+        abandoned |= server->loops[i].abandoned;
     }
-    free_server(server);
+    if (abandoned)
+        abandoned_server = server;
+    else
+        free_server(server);
 }

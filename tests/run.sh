@@ -25,5 +25,6 @@ echo "== build with warnings as errors, all tests"
 run_suite build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer, all tests"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$root/tests/lsan.supp \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DGDN_SANITIZE=ON

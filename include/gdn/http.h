@@ -30,9 +30,10 @@ typedef struct gdn_loop {
     h2o_multithread_message_t stop_message; /**< the one control message, owned by the loop */
     h2o_socket_t *listener;                 /**< NULL once the thread stopped accepting */
     int listen_fd;
-    uint64_t in_flight;     /**< requests waiting for the journal writer */
-    int64_t last_answer_us; /**< when a deferred answer was last sent */
+    uint64_t in_flight; /**< requests waiting for the journal writer */
     int stopping;
+    int64_t answered_at_us; /**< while stopping: since when nothing is in flight */
+    int abandoned;          /**< exited with connections still open */
     pthread_t thread;
     gdn_server_t *server;
 } gdn_loop_t;
