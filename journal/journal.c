@@ -64,7 +64,7 @@ static int translate(int rc, const char *what)
     snprintf(last_error, sizeof(last_error), "%s: %s", what, mdb_strerror(rc));
     if (rc == MDB_MAP_FULL)
         return GDN_EJOURNAL_FULL;
-    if (rc > 0 && rc < MDB_KEYEXIST)
+    if (rc > 0) /* LMDB passes system errors through as positive errno values */
         return -rc;
     return GDN_EJOURNAL;
 }

@@ -451,6 +451,23 @@ int gdn_s3_perform(gdn_s3_t *s3, gdn_s3_request_t *requests, size_t count)
     return 0;
 }
 
+/*
+ * Answers to HEAD carry no body, so a refused HeadBucket does not say why (a wrong secret and
+ * a missing permission both read as a bare 403). A one-key listing of the same bucket gets the
+ * S3 error code into the request, for the operator's log.
+ */
+static void learn_error_code(gdn_s3_t *s3, gdn_s3_request_t *head)
+{
+    gdn_s3_request_t list = {.method = "GET", .query = "list-type=2&max-keys=1"};
+
+    gdn_s3_perform(s3, &list, 1);
+    if (!gdn_s3_ok(&list) && list.error_code[0] != '\0')
+        memcpy(head->error_code, list.error_code, sizeof(head->error_code));
+    else if (head->http_status == 403)
+        snprintf(head->error_code, sizeof(head->error_code), "AccessDenied");
+    gdn_s3_request_reset(&list);
+}
+
 int gdn_s3_ensure_bucket(gdn_s3_t *s3, gdn_s3_request_t *failed)
 {
     gdn_s3_request_t head = {.method = "HEAD"};
@@ -461,9 +478,9 @@ int gdn_s3_ensure_bucket(gdn_s3_t *s3, gdn_s3_request_t *failed)
         return 0;
     }
     if (head.http_status != 404) {
+        if (head.http_status >= 400 && head.error_code[0] == '\0')
+            learn_error_code(s3, &head);
         *failed = head;
-        if (head.http_status == 403 && head.error_code[0] == '\0')
-            snprintf(failed->error_code, sizeof(failed->error_code), "AccessDenied");
         return -EIO;
     }
     gdn_s3_request_reset(&head);

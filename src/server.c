@@ -252,6 +252,25 @@ static int online_cores(void)
     return cores > 0 ? (int)cores : 1;
 }
 
+/*
+ * SO_REUSEPORT would let a second server bind the port of a running one and silently take half
+ * its connections. A socket bound without it first proves the port is free.
+ */
+static int check_port_free(const struct sockaddr_storage *addr, socklen_t addr_len)
+{
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    int rc = 0;
+
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (bind(fd, (const struct sockaddr *)addr, addr_len) != 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
 /* Binds one listener per loop, so that a bad address fails before any thread starts. */
 static int bind_listeners(gdn_server_t *server, const gdn_config_t *config)
 {
@@ -259,8 +278,14 @@ static int bind_listeners(gdn_server_t *server, const gdn_config_t *config)
     socklen_t addr_len;
     int rc = resolve_listen(config, &addr, &addr_len);
 
-    if (rc != 0)
+    if (rc == 0)
+        rc = check_port_free(&addr, addr_len);
+    if (rc != 0) {
+        if (rc != GDN_ECONFIG)
+            gdn_log(GDN_LOG_ERROR, "http", "listen_failed", "host=%s port=%d reason=\"%s\"",
+                    config->host, config->port, gdn_strerror(rc));
         return rc;
+    }
     for (int i = 0; i < server->loop_count; i++) {
         server->loops[i].listen_fd = open_listener(&addr, addr_len);
         if (server->loops[i].listen_fd < 0) {
