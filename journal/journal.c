@@ -700,8 +700,10 @@ int gdn_journal_dirty_clear(gdn_journal_txn_t *txn, const char *key, uint64_t ve
 
     uint64_t stored;
 
+    if (v.mv_size != DIRTY_VALUE)
+        return GDN_ENOTFOUND;
     memcpy(&stored, v.mv_data, 8);
-    if (v.mv_size != DIRTY_VALUE || stored != version)
+    if (stored != version)
         return GDN_ENOTFOUND;
     return translate(mdb_del(txn->txn, txn->journal->dirty, &k, NULL), "clear dirty");
 }

@@ -80,7 +80,8 @@ int gdn_queue_heartbeat(gdn_journal_txn_t *txn, const char *worker_id, size_t wo
                         int64_t now_us, int worker_ttl_s);
 
 /**
- * Appends `[task, ...]`: up to `limit` pending tasks in claim order, copied verbatim.
+ * Appends `[task, ...]`: up to `limit` (at most 64) pending tasks in claim order, copied
+ * verbatim.
  * @return 0, a journal error, or -ENOMEM.
  */
 int gdn_queue_list_pending(gdn_journal_txn_t *txn, gdn_buf_t *out, int limit);
