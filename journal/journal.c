@@ -20,6 +20,8 @@
 #define DIRTY_VALUE 9
 /* Bytes of an index position: claim rank, created time, id. */
 #define RANK_LEN (8 + 8 + GDN_JOURNAL_ID_LEN)
+/* The longest key a scan may start from: any key of any database. */
+#define SEEK_MAX (GDN_JOURNAL_KEY_MAX + 64)
 
 struct gdn_journal {
     MDB_env *env;
@@ -28,6 +30,7 @@ struct gdn_journal {
     MDB_dbi pending_all;
     MDB_dbi dirty;
     MDB_dbi meta;
+    MDB_dbi indexes[GDN_JOURNAL_INDEX_COUNT];
     /* The version sequence. Only the writer thread touches it; it is persisted in `meta` by
      * every commit that used it. Numbers taken by an aborted transaction are simply skipped. */
     uint64_t seq;
@@ -139,6 +142,10 @@ static int open_databases(gdn_journal_t *journal)
         {"pending_all", &journal->pending_all},
         {"dirty", &journal->dirty},
         {"meta", &journal->meta},
+        {"deadlines", &journal->indexes[GDN_JOURNAL_DEADLINES]},
+        {"held", &journal->indexes[GDN_JOURNAL_HELD]},
+        {"idempotency", &journal->indexes[GDN_JOURNAL_IDEMPOTENCY]},
+        {"by_status", &journal->indexes[GDN_JOURNAL_BY_STATUS]},
     };
 
     for (size_t i = 0; i < sizeof(databases) / sizeof(databases[0]); i++) {
@@ -198,7 +205,7 @@ int gdn_journal_open(gdn_journal_t **out, const char *dir, size_t map_mb, unsign
     }
     rc = mdb_env_set_mapsize(journal->env, (size_t)map_mb << 20);
     if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_maxdbs(journal->env, 8);
+        rc = mdb_env_set_maxdbs(journal->env, 16);
     if (rc == MDB_SUCCESS)
         rc = mdb_env_set_maxreaders(journal->env, max_readers);
     if (rc != MDB_SUCCESS) {
@@ -538,8 +545,10 @@ int gdn_journal_pending_remove(gdn_journal_txn_t *txn, const gdn_journal_pending
 static int seek_after(MDB_cursor *cursor, MDB_val *k, MDB_val *v, int skip_equal)
 {
     size_t seek_len = k->mv_size;
-    unsigned char seek[GDN_JOURNAL_ROLE_MAX + 1 + RANK_LEN];
+    unsigned char seek[SEEK_MAX];
 
+    if (seek_len > sizeof(seek))
+        return MDB_BAD_VALSIZE;
     memcpy(seek, k->mv_data, seek_len);
 
     int rc = mdb_cursor_get(cursor, k, v, MDB_SET_RANGE);
@@ -768,6 +777,85 @@ int gdn_journal_clear(gdn_journal_txn_t *txn)
             return translate(rc, "clear");
     }
     return clear_counters(txn);
+}
+
+static int index_valid(gdn_journal_index_t index, size_t key_len)
+{
+    return (unsigned)index < GDN_JOURNAL_INDEX_COUNT && key_valid(key_len);
+}
+
+int gdn_journal_index_put(gdn_journal_txn_t *txn, gdn_journal_index_t index, const void *key,
+                          size_t key_len, const void *value, size_t value_len)
+{
+    if (!txn->write || !index_valid(index, key_len))
+        return GDN_EINVALID;
+
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    MDB_val v = {.mv_size = value_len, .mv_data = (void *)value};
+
+    return translate(mdb_put(txn->txn, txn->journal->indexes[index], &k, &v, 0), "index put");
+}
+
+int gdn_journal_index_get(gdn_journal_txn_t *txn, gdn_journal_index_t index, const void *key,
+                          size_t key_len, const void **value, size_t *value_len)
+{
+    if (!index_valid(index, key_len))
+        return GDN_ENOTFOUND;
+
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    MDB_val v;
+    int rc = mdb_get(txn->txn, txn->journal->indexes[index], &k, &v);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "index get");
+    *value = v.mv_data;
+    *value_len = v.mv_size;
+    return 0;
+}
+
+int gdn_journal_index_delete(gdn_journal_txn_t *txn, gdn_journal_index_t index, const void *key,
+                             size_t key_len)
+{
+    if (!txn->write || !index_valid(index, key_len))
+        return GDN_EINVALID;
+
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+
+    return translate(mdb_del(txn->txn, txn->journal->indexes[index], &k, NULL), "index delete");
+}
+
+int gdn_journal_index_scan(gdn_journal_txn_t *txn, gdn_journal_index_t index, const void *start,
+                           size_t start_len, int after,
+                           int (*cb)(void *arg, const void *key, size_t key_len, const void *value,
+                                     size_t value_len),
+                           void *arg)
+{
+    if ((unsigned)index >= GDN_JOURNAL_INDEX_COUNT || start_len > SEEK_MAX)
+        return GDN_EINVALID;
+
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn->txn, txn->journal->indexes[index], &cursor);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "open cursor");
+
+    MDB_val k = {.mv_size = start_len, .mv_data = (void *)start};
+    MDB_val v;
+    int result = 0;
+
+    if (start_len > 0)
+        rc = seek_after(cursor, &k, &v, after);
+    else
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    while (rc == MDB_SUCCESS && result == 0) {
+        result = cb(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        if (result == 0)
+            rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    if (result != 0)
+        return result;
+    return rc == MDB_NOTFOUND ? 0 : translate(rc, "index scan");
 }
 
 static size_t counter_key(char *out, size_t size, const char *name)

@@ -142,15 +142,14 @@ static int list_all(gdn_s3_t *s3, key_list_t *list, int progress)
     return 0;
 }
 
-static int store_object(gdn_journal_txn_t *txn, const gdn_config_t *config, const char *key,
+static int store_object(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, const char *key,
                         const gdn_s3_request_t *got, gdn_restore_report_t *report)
 {
     gdn_queue_kind_t kind = GDN_QUEUE_KIND_TASK;
     int rc = GDN_EINVALID;
 
     if (got->response != NULL)
-        rc = gdn_queue_restore(txn, key, got->response, got->response_len, config->worker_ttl_s,
-                               &kind);
+        rc = gdn_queue_restore(txn, policy, key, got->response, got->response_len, &kind);
     if (rc == GDN_EINVALID) {
         char quoted[300];
 
@@ -192,8 +191,11 @@ static int restore_chunk(gdn_s3_t *s3, gdn_journal_t *journal, const gdn_config_
     }
     if (rc == 0)
         rc = gdn_journal_write_begin(journal, &txn);
+    gdn_queue_policy_t policy;
+
+    gdn_queue_policy_init(&policy, config);
     for (size_t i = 0; i < count && rc == 0; i++)
-        rc = store_object(txn, config, keys[i], &requests[i], report);
+        rc = store_object(txn, &policy, keys[i], &requests[i], report);
     if (txn != NULL && rc == 0)
         rc = gdn_journal_commit(txn);
     else

@@ -25,6 +25,7 @@
 #include "gdn/error.h"
 #include "gdn/http.h"
 #include "gdn/log.h"
+#include "gdn/writes.h"
 
 /* Request bodies up to this many times the configured limit are read and answered with the
  * API's JSON 413. h2o refuses larger ones before reading them, with its own plain 413. */
@@ -49,6 +50,7 @@ struct gdn_server {
     int loop_count;
     h2o_barrier_t started;
     int64_t drain_deadline_us; /* written before the stop messages are sent */
+    gdn_queue_policy_t policy;
 };
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -86,6 +88,7 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
         return;
     loop->stopping = 1;
     stop_accepting(loop);
+    gdn_writes_loop_stop(loop);
     h2o_context_request_shutdown(&loop->ctx);
 }
 
@@ -122,7 +125,8 @@ static void *loop_main(void *arg)
     loop->accept_ctx.ctx = &loop->ctx;
     loop->accept_ctx.hosts = server->globalconf.hosts;
     loop->accept_ctx.ssl_ctx = server->ssl_ctx;
-    h2o_multithread_register_receiver(loop->ctx.queue, &loop->replies, gdn_routes_on_replies);
+    h2o_multithread_register_receiver(loop->ctx.queue, &loop->replies, gdn_writes_on_replies);
+    gdn_writes_loop_init(loop);
     h2o_multithread_register_receiver(loop->ctx.queue, &loop->control, on_control);
 
     loop->listener = h2o_evloop_socket_create(evloop, loop->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
@@ -143,6 +147,7 @@ static void *loop_main(void *arg)
          * period; with every connection gone it has nothing left to do. */
         if (h2o_timeout_is_linked(&loop->ctx.http2._graceful_shutdown_timeout))
             h2o_timeout_unlink(&loop->ctx.http2._graceful_shutdown_timeout);
+        gdn_writes_loop_dispose(loop);
         h2o_context_dispose(&loop->ctx);
         h2o_evloop_destroy(evloop);
     } else {
@@ -319,6 +324,7 @@ int gdn_server_start(gdn_server_t **out, const gdn_config_t *config, gdn_journal
     if (server == NULL)
         return -ENOMEM;
     server->loop_count = config->threads > 0 ? config->threads : online_cores();
+    gdn_queue_policy_init(&server->policy, config);
     server->loops = calloc((size_t)server->loop_count, sizeof(*server->loops));
 
     int rc = server->loops == NULL ? -ENOMEM : setup_tls(server, config);
@@ -339,6 +345,7 @@ int gdn_server_start(gdn_server_t **out, const gdn_config_t *config, gdn_journal
         loop->config = config;
         loop->writer = writer;
         loop->flusher = flusher;
+        loop->policy = &server->policy;
         rc = gdn_journal_reader_open(journal, &loop->reader);
     }
     if (rc != 0) {
@@ -350,6 +357,7 @@ int gdn_server_start(gdn_server_t **out, const gdn_config_t *config, gdn_journal
         return rc;
     }
 
+    gdn_writes_start(writer, &server->policy);
     h2o_barrier_init(&server->started, (size_t)server->loop_count + 1);
     for (int i = 0; i < server->loop_count; i++)
         h2o_multithread_create_thread(&server->loops[i].thread, NULL, loop_main, &server->loops[i]);

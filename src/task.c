@@ -29,10 +29,9 @@
 #define TASK_ID_INPUT_MAX 64
 
 static const char *const status_names[GDN_TASK_STATUS_COUNT] = {
-    [GDN_TASK_PENDING] = "pending",
-    [GDN_TASK_PROCESSING] = "processing",
-    [GDN_TASK_COMPLETED] = "completed",
-    [GDN_TASK_FAILED] = "failed",
+    [GDN_TASK_PENDING] = "pending",     [GDN_TASK_PROCESSING] = "processing",
+    [GDN_TASK_COMPLETED] = "completed", [GDN_TASK_FAILED] = "failed",
+    [GDN_TASK_CANCELLED] = "cancelled",
 };
 
 const char *gdn_task_status_name(gdn_task_status_t status)
@@ -179,6 +178,14 @@ static const string_rule_t role_rule = {
 static const string_rule_t worker_id_rule = {
     .min_len = 1,
     .max_len = GDN_WORKER_ID_MAX,
+    .forbidden = "/",
+    .forbidden_msg = "Value error, worker_id must not contain '/' or NUL characters",
+};
+
+static const string_rule_t nullable_worker_id_rule = {
+    .min_len = 1,
+    .max_len = GDN_WORKER_ID_MAX,
+    .nullable = true,
     .forbidden = "/",
     .forbidden_msg = "Value error, worker_id must not contain '/' or NUL characters",
 };
@@ -405,10 +412,77 @@ static void set_create_defaults(gdn_task_t *task)
     task->project_id_len = strlen(task->project_id);
     task->context_enabled = 1;
     task->context_limit = 10;
+    task->max_attempts = GDN_TASK_MAX_ATTEMPTS_DEFAULT;
 }
 
-int gdn_task_parse_create(const char *body, size_t len, gdn_task_t *task, gdn_json_doc_t **doc,
-                          gdn_problems_t *problems)
+/* Reads an integer field that must lie within [min, max]. */
+static void read_bounded_int(field_reader_t *reader, const char *name, int64_t min, int64_t max,
+                             int64_t *out)
+{
+    int64_t value = *out;
+    char msg[96];
+
+    if (gdn_json_get(reader->object, name) == NULL || read_int(reader, name, false, &value) != 0)
+        return;
+    if (value < min) {
+        snprintf(msg, sizeof(msg), "Input should be greater than or equal to %lld", (long long)min);
+        reject_field(reader, name, "greater_than_equal", msg);
+    } else if (value > max) {
+        snprintf(msg, sizeof(msg), "Input should be less than or equal to %lld", (long long)max);
+        reject_field(reader, name, "less_than_equal", msg);
+    } else {
+        *out = value;
+    }
+}
+
+/*
+ * Reads when a task becomes claimable: `run_at` (an ISO-8601 time) or `delay_s` (seconds from
+ * `now_us`, a whole or fractional number), not both.
+ */
+static void read_schedule(field_reader_t *reader, gdn_task_t *task, int64_t now_us)
+{
+    const gdn_json_t *run_at = gdn_json_get(reader->object, "run_at");
+    const gdn_json_t *delay = gdn_json_get(reader->object, "delay_s");
+
+    if (run_at != NULL && run_at->type != GDN_JSON_NULL && delay != NULL &&
+        delay->type != GDN_JSON_NULL) {
+        reject_field(reader, "delay_s", "value_error",
+                     "Value error, give run_at or delay_s, not both");
+        return;
+    }
+    if (run_at != NULL && run_at->type != GDN_JSON_NULL) {
+        if (run_at->type != GDN_JSON_STRING)
+            reject_field(reader, "run_at", "string_type", "Input should be a valid string");
+        else if (gdn_clock_parse(run_at->text, run_at->len, &task->run_at_us) != 0)
+            reject_field(reader, "run_at", "datetime_parsing", "Input should be a valid datetime");
+        return;
+    }
+    if (delay == NULL || delay->type == GDN_JSON_NULL)
+        return;
+    if (delay->type != GDN_JSON_NUMBER) {
+        reject_field(reader, "delay_s", "float_type", "Input should be a valid number");
+        return;
+    }
+
+    char text[64];
+    size_t len = delay->len < sizeof(text) - 1 ? delay->len : sizeof(text) - 1;
+
+    memcpy(text, delay->text, len);
+    text[len] = '\0';
+
+    double seconds = strtod(text, NULL);
+
+    if (!(seconds >= 0 && seconds <= GDN_TASK_DELAY_MAX_S)) {
+        reject_field(reader, "delay_s", "less_than_equal",
+                     "Input should be between 0 and one year in seconds");
+        return;
+    }
+    if (seconds > 0)
+        task->run_at_us = now_us + (int64_t)(seconds * 1e6);
+}
+
+int gdn_task_parse_create(const char *body, size_t len, int64_t now_us, gdn_task_t *task,
+                          gdn_json_doc_t **doc, gdn_problems_t *problems)
 {
     field_reader_t reader;
 
@@ -427,24 +501,32 @@ int gdn_task_parse_create(const char *body, size_t len, gdn_task_t *task, gdn_js
                 &task->project_id_len);
     read_bool(&reader, "context_enabled", false, &task->context_enabled);
     read_int(&reader, "context_limit", false, &task->context_limit);
+    read_bounded_int(&reader, "lease_s", 1, GDN_TASK_LEASE_MAX_S, &task->lease_s);
+    read_bounded_int(&reader, "max_attempts", 1, GDN_TASK_MAX_ATTEMPTS_LIMIT, &task->max_attempts);
+    read_schedule(&reader, task, now_us);
     return reader.failures == 0 ? 0 : GDN_EINVALID;
 }
 
 /* pydantic checks a Literal field against its values whatever the JSON type of the input. */
-static void read_complete_status(field_reader_t *reader, gdn_task_status_t *status)
+static void read_complete_status(field_reader_t *reader, gdn_task_complete_t *complete)
 {
     const gdn_json_t *value = find_field(reader, "status", false);
     gdn_task_status_t parsed;
 
     if (value == NULL)
         return;
+    if (value->type == GDN_JSON_STRING && value->len == 5 && memcmp(value->text, "retry", 5) == 0) {
+        complete->retry = 1;
+        return;
+    }
     if (value->type == GDN_JSON_STRING &&
         gdn_task_status_parse(value->text, value->len, &parsed) == 0 &&
         (parsed == GDN_TASK_COMPLETED || parsed == GDN_TASK_FAILED)) {
-        *status = parsed;
+        complete->status = parsed;
         return;
     }
-    reject_field(reader, "status", "literal_error", "Input should be 'completed' or 'failed'");
+    reject_field(reader, "status", "literal_error",
+                 "Input should be 'completed', 'failed' or 'retry'");
 }
 
 int gdn_task_parse_complete(const char *body, size_t len, gdn_task_complete_t *complete,
@@ -470,9 +552,11 @@ int gdn_task_parse_complete(const char *body, size_t len, gdn_task_complete_t *c
         complete->task_id[task_id_len] = '\0';
     }
     read_any(&reader, "result", false, &complete->result);
-    read_complete_status(&reader, &complete->status);
+    read_complete_status(&reader, complete);
     read_string(&reader, "observation_id", false, &nullable_field_string, &complete->observation_id,
                 &complete->observation_id_len);
+    read_string(&reader, "worker_id", false, &nullable_worker_id_rule, &complete->worker_id,
+                &complete->worker_id_len);
     return reader.failures == 0 ? 0 : GDN_EINVALID;
 }
 
@@ -603,6 +687,18 @@ int gdn_task_from_json(const char *json, size_t len, gdn_task_t *task, gdn_json_
     }
     read_string(&reader, "observation_id", false, &any_string, &task->observation_id,
                 &task->observation_id_len);
+
+    /* Objects written before leases existed lack these; they read as the defaults. */
+    task->max_attempts = GDN_TASK_MAX_ATTEMPTS_DEFAULT;
+    read_int(&reader, "attempts", false, &task->attempts);
+    read_int(&reader, "max_attempts", false, &task->max_attempts);
+    read_int(&reader, "lease_s", false, &task->lease_s);
+    if (gdn_json_get(reader.object, "run_at") != NULL)
+        read_time(&reader, "run_at", &task->run_at_us);
+    if (gdn_json_get(reader.object, "lease_expires_at") != NULL)
+        read_time(&reader, "lease_expires_at", &task->lease_expires_us);
+    read_string(&reader, "error", false, &any_string, &task->error, &task->error_len);
+    read_any(&reader, "late_result", false, &task->late_result);
     return finish_stored(&reader, doc);
 }
 
@@ -718,16 +814,27 @@ int gdn_task_gen(yajl_gen gen, const gdn_task_t *task)
     write_string(&writer, "project_id", task->project_id, task->project_id_len);
     write_bool(&writer, "context_enabled", task->context_enabled);
     write_int(&writer, "context_limit", task->context_limit);
+    write_int(&writer, "attempts", task->attempts);
+    write_int(&writer, "max_attempts", task->max_attempts);
+    write_int(&writer, "lease_s", task->lease_s);
+    if (task->run_at_us != 0)
+        write_time(&writer, "run_at", task->run_at_us);
     if (task->assigned_to != NULL) {
         write_string(&writer, "assigned_to", task->assigned_to, task->assigned_to_len);
         write_time(&writer, "assigned_at", task->assigned_us);
     }
+    if (task->lease_expires_us != 0)
+        write_time(&writer, "lease_expires_at", task->lease_expires_us);
     if (task->finished) {
         write_value(&writer, "result", task->result, GDN_JSON_NULL);
         write_time(&writer, "completed_at", task->completed_us);
     }
     if (task->observation_id != NULL)
         write_string(&writer, "observation_id", task->observation_id, task->observation_id_len);
+    if (task->error != NULL)
+        write_string(&writer, "error", task->error, task->error_len);
+    if (task->late_result != NULL)
+        write_value(&writer, "late_result", task->late_result, GDN_JSON_NULL);
     return end_object(&writer);
 }
 

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gdn/clock.h"
 #include "gdn/error.h"
@@ -26,7 +27,32 @@ struct gdn_writer {
     gdn_writer_stats_t stats; /* guarded by lock */
     void (*on_commit)(void *arg, uint64_t ops);
     void *on_commit_arg;
+    gdn_write_op_t *periodic;
+    int64_t periodic_interval_ns;
+    int64_t periodic_next_ns; /* CLOCK_MONOTONIC */
 };
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+/* Waits for work or for the periodic operation's time. Called with the lock held. */
+static void wait_for_work(gdn_writer_t *writer)
+{
+    if (writer->periodic == NULL) {
+        pthread_cond_wait(&writer->wake, &writer->lock);
+        return;
+    }
+
+    struct timespec until = {.tv_sec = writer->periodic_next_ns / 1000000000,
+                             .tv_nsec = writer->periodic_next_ns % 1000000000};
+
+    pthread_cond_timedwait(&writer->wake, &writer->lock, &until);
+}
 
 int gdn_writer_submit(gdn_writer_t *writer, gdn_write_op_t *op)
 {
@@ -48,13 +74,22 @@ int gdn_writer_submit(gdn_writer_t *writer, gdn_write_op_t *op)
     return rc;
 }
 
-/* Takes up to WRITER_BATCH_MAX queued operations, waiting for at least one. Returns NULL when
- * the writer is stopping and nothing is left. */
+/* Takes up to WRITER_BATCH_MAX queued operations, waiting for at least one or for the periodic
+ * operation, which then leads the batch. Returns NULL when the writer is stopping and nothing
+ * is left. */
 static gdn_write_op_t *take_batch(gdn_writer_t *writer)
 {
+    int periodic_due = 0;
+
     pthread_mutex_lock(&writer->lock);
-    while (writer->head == NULL && !writer->stopping)
-        pthread_cond_wait(&writer->wake, &writer->lock);
+    for (;;) {
+        periodic_due = writer->periodic != NULL && monotonic_ns() >= writer->periodic_next_ns;
+        if (writer->head != NULL || writer->stopping || periodic_due)
+            break;
+        wait_for_work(writer);
+    }
+    if (writer->stopping && writer->head == NULL)
+        periodic_due = 0;
 
     gdn_write_op_t *batch = writer->head;
     gdn_write_op_t *last = batch;
@@ -66,6 +101,11 @@ static gdn_write_op_t *take_batch(gdn_writer_t *writer)
         if (writer->head == NULL)
             writer->tail = NULL;
         last->next = NULL;
+    }
+    if (periodic_due) {
+        writer->periodic->next = batch;
+        batch = writer->periodic;
+        writer->periodic_next_ns = monotonic_ns() + writer->periodic_interval_ns;
     }
     pthread_mutex_unlock(&writer->lock);
     return batch;
@@ -181,7 +221,13 @@ int gdn_writer_start(gdn_writer_t **out, gdn_journal_t *journal)
         return -ENOMEM;
     writer->journal = journal;
     pthread_mutex_init(&writer->lock, NULL);
-    pthread_cond_init(&writer->wake, NULL);
+
+    pthread_condattr_t attr;
+
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&writer->wake, &attr);
+    pthread_condattr_destroy(&attr);
 
     int rc = pthread_create(&writer->thread, NULL, writer_main, writer);
 
@@ -215,6 +261,16 @@ void gdn_writer_set_commit_hook(gdn_writer_t *writer, void (*on_commit)(void *ar
     pthread_mutex_lock(&writer->lock);
     writer->on_commit = on_commit;
     writer->on_commit_arg = arg;
+    pthread_mutex_unlock(&writer->lock);
+}
+
+void gdn_writer_set_periodic(gdn_writer_t *writer, gdn_write_op_t *op, int interval_ms)
+{
+    pthread_mutex_lock(&writer->lock);
+    writer->periodic = op;
+    writer->periodic_interval_ns = (int64_t)interval_ms * 1000000;
+    writer->periodic_next_ns = monotonic_ns() + writer->periodic_interval_ns;
+    pthread_cond_signal(&writer->wake);
     pthread_mutex_unlock(&writer->lock);
 }
 

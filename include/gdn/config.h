@@ -26,6 +26,12 @@ typedef struct gdn_config {
     size_t max_body_bytes;     /**< largest accepted request body; 1 MiB */
     size_t journal_map_mb;     /**< LMDB map size in MiB; 4096 */
     int worker_ttl_s;          /**< a worker silent this long is not live; 600 */
+    int task_lease_s;          /**< a claim's lease when the task names none; 600 */
+    int retry_base_s;          /**< first backoff of a task completed with "retry"; 5 */
+    int retry_max_s;           /**< longest backoff of a retried task; 300 */
+    int completed_ttl_s;       /**< how long completed:ID copies are kept; 604800 (7 days) */
+    int task_retention_s;      /**< how long finished tasks are kept; 0 keeps them; 30 days */
+    int idempotency_ttl_s;     /**< how long an Idempotency-Key is remembered; 86400 */
     char *cors_origins;        /**< "*" or a comma-separated list of exact origins */
     char *tls_cert;            /**< PEM certificate chain file, or NULL for cleartext */
     char *tls_key;             /**< PEM private key file, or NULL */

@@ -1,8 +1,9 @@
 /*
  * The HTTP server: h2o on a pool of loop threads, and the request handlers of the API.
  *
- * server.c owns the threads, listeners, TLS and shutdown; routes.c owns the handlers. Each loop
- * thread has a gdn_loop_t; handlers find it from the request's context.
+ * server.c owns the threads, listeners, TLS and shutdown; routes.c routes requests and answers
+ * reads; writes.c handles writes and long polls. Each loop thread has a gdn_loop_t; handlers
+ * find it from the request's context.
  */
 #ifndef GDN_HTTP_H
 #define GDN_HTTP_H
@@ -13,15 +14,20 @@
 #include "gdn/config.h"
 #include "gdn/flusher.h"
 #include "gdn/journal.h"
+#include "gdn/queue.h"
 #include "gdn/writer.h"
 
 typedef struct gdn_server gdn_server_t;
+
+/** One h2o timeout per whole second a poll may wait, 1 to 30 (index 0 unused). */
+#define GDN_LOOP_WAIT_TIMEOUTS 31
 
 /** The state of one loop thread. Touched only by that thread unless said otherwise. */
 typedef struct gdn_loop {
     h2o_context_t ctx; /**< the thread's h2o context and event loop */
     h2o_accept_ctx_t accept_ctx;
     const gdn_config_t *config;
+    const gdn_queue_policy_t *policy;
     gdn_journal_reader_t *reader; /**< this thread's read transactions */
     gdn_writer_t *writer;
     gdn_flusher_t *flusher;                 /**< NULL when no bucket is configured */
@@ -30,7 +36,8 @@ typedef struct gdn_loop {
     h2o_multithread_message_t stop_message; /**< the one control message, owned by the loop */
     h2o_socket_t *listener;                 /**< NULL once the thread stopped accepting */
     int listen_fd;
-    uint64_t in_flight; /**< requests waiting for the journal writer */
+    uint64_t in_flight; /**< requests waiting for the journal writer, or parked polls */
+    h2o_timeout_t wait_timeouts[GDN_LOOP_WAIT_TIMEOUTS]; /**< long-poll deadlines */
     int stopping;
     int64_t answered_at_us; /**< while stopping: since when nothing is in flight */
     int abandoned;          /**< exited with connections still open */
@@ -63,12 +70,6 @@ void gdn_server_stop(gdn_server_t *server, int drain_ms);
  * @return 0 or -ENOMEM.
  */
 int gdn_routes_register(h2o_hostconf_t *hostconf);
-
-/**
- * Delivers finished write operations to their requests; the callback of gdn_loop_t.replies.
- * Loop thread only.
- */
-void gdn_routes_on_replies(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
 /** Returns the loop a request is served on. */
 static inline gdn_loop_t *gdn_loop_of(h2o_req_t *req)

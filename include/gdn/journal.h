@@ -10,6 +10,8 @@
  *   pending_all  claim rank, created time, id -> role: claim order across all roles
  *   dirty        object key -> version to upload, or a delete marker
  *   meta         schema version, version sequence, counters
+ *   deadlines, held, idempotency, by_status
+ *                secondary indexes whose keys the queue core encodes (gdn_journal_index_t)
  *
  * The claim rank orders higher priorities first; the created time and the id break ties, so a
  * cursor seek returns the next task to claim in O(log n) whatever the queue length.
@@ -60,6 +62,15 @@ typedef struct gdn_journal_dirty {
     uint64_t version; /**< the record version to upload, or the version of the delete */
     int deleted;      /**< 1 if the object must be removed from the bucket */
 } gdn_journal_dirty_t;
+
+/** The secondary indexes. Their keys and values are the queue core's to encode. */
+typedef enum gdn_journal_index {
+    GDN_JOURNAL_DEADLINES,   /**< time, kind, subject: what falls due when */
+    GDN_JOURNAL_HELD,        /**< worker id, task id: the tasks a worker holds */
+    GDN_JOURNAL_IDEMPOTENCY, /**< client key -> the task it created */
+    GDN_JOURNAL_BY_STATUS,   /**< status, created time, id: tasks listed by status */
+    GDN_JOURNAL_INDEX_COUNT,
+} gdn_journal_index_t;
 
 /** gdn_journal_put flag: store the record without marking it for upload. */
 #define GDN_JOURNAL_PUT_LOCAL_ONLY 0x1u
@@ -201,6 +212,40 @@ int gdn_journal_dirty_clear(gdn_journal_txn_t *txn, const char *key, uint64_t ve
 int64_t gdn_journal_dirty_count(gdn_journal_txn_t *txn);
 
 /**
+ * Stores `value` under `key` in a secondary index, replacing what was there. Keys are 1 to
+ * GDN_JOURNAL_KEY_MAX bytes. Write transactions only.
+ * @return 0, GDN_EINVALID, GDN_EJOURNAL_FULL or GDN_EJOURNAL.
+ */
+int gdn_journal_index_put(gdn_journal_txn_t *txn, gdn_journal_index_t index, const void *key,
+                          size_t key_len, const void *value, size_t value_len);
+
+/**
+ * Looks up a key of a secondary index. The value points into the transaction's memory.
+ * @return 0, GDN_ENOTFOUND, or a journal error.
+ */
+int gdn_journal_index_get(gdn_journal_txn_t *txn, gdn_journal_index_t index, const void *key,
+                          size_t key_len, const void **value, size_t *value_len);
+
+/**
+ * Removes a key from a secondary index. Write transactions only.
+ * @return 0, GDN_ENOTFOUND if absent, or a journal error.
+ */
+int gdn_journal_index_delete(gdn_journal_txn_t *txn, gdn_journal_index_t index, const void *key,
+                             size_t key_len);
+
+/**
+ * Calls `cb` for the keys of a secondary index in order, from the first key at or after `start`
+ * (after it, when `after` is set and it exists), until `cb` returns non-zero or the index ends.
+ * The callback must not change the index.
+ * @return 0, the callback's non-zero value, or a journal error.
+ */
+int gdn_journal_index_scan(gdn_journal_txn_t *txn, gdn_journal_index_t index, const void *start,
+                           size_t start_len, int after,
+                           int (*cb)(void *arg, const void *key, size_t key_len, const void *value,
+                                     size_t value_len),
+                           void *arg);
+
+/**
  * Adds `delta` to a named counter kept in the journal (creating it at 0).
  * @return 0 or a journal error.
  */
@@ -213,8 +258,8 @@ int gdn_journal_counter_get(gdn_journal_txn_t *txn, const char *name, int64_t *v
 int64_t gdn_journal_record_count(gdn_journal_txn_t *txn);
 
 /**
- * Removes every record, pending entry, dirty mark and counter, keeping the schema and the
- * version sequence. Write transactions only.
+ * Removes every record, pending entry, dirty mark, index entry and counter, keeping the schema
+ * and the version sequence. Write transactions only.
  * @return 0 or a journal error.
  */
 int gdn_journal_clear(gdn_journal_txn_t *txn);

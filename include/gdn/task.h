@@ -18,6 +18,12 @@
 #define GDN_WORKER_ID_MAX 200
 /** Longest `project_id`, `observation_id` or `task_type`, in bytes. */
 #define GDN_TASK_FIELD_MAX 1024
+/** Default and bounds of a task's attempts, and the longest lease, in seconds. */
+#define GDN_TASK_MAX_ATTEMPTS_DEFAULT 3
+#define GDN_TASK_MAX_ATTEMPTS_LIMIT 1000
+#define GDN_TASK_LEASE_MAX_S (7 * 24 * 3600)
+/** The furthest into the future a task may be delayed, in seconds (one year). */
+#define GDN_TASK_DELAY_MAX_S (366 * 24 * 3600)
 
 /** Task states. The names are the API's `status` values. */
 typedef enum gdn_task_status {
@@ -25,6 +31,7 @@ typedef enum gdn_task_status {
     GDN_TASK_PROCESSING,
     GDN_TASK_COMPLETED,
     GDN_TASK_FAILED,
+    GDN_TASK_CANCELLED,
     GDN_TASK_STATUS_COUNT,
 } gdn_task_status_t;
 
@@ -61,6 +68,14 @@ typedef struct gdn_task {
     int64_t completed_us;
     const char *observation_id; /**< NULL writes no field */
     size_t observation_id_len;
+    int64_t attempts;         /**< claims so far */
+    int64_t max_attempts;     /**< claims allowed before the task fails */
+    int64_t lease_s;          /**< how long a claim lasts without a heartbeat; 0: the default */
+    int64_t run_at_us;        /**< not claimable before this; 0 writes no field */
+    int64_t lease_expires_us; /**< while processing: when the claim lapses; 0 writes no field */
+    const char *error;        /**< why the server failed the task; NULL writes no field */
+    size_t error_len;
+    const gdn_json_t *late_result; /**< a result that came after the lease; NULL: no field */
 } gdn_task_t;
 
 /** A TaskComplete body. */
@@ -68,8 +83,11 @@ typedef struct gdn_task_complete {
     char task_id[GDN_JOURNAL_ID_LEN + 1];
     const gdn_json_t *result; /**< NULL for JSON null */
     gdn_task_status_t status; /**< GDN_TASK_COMPLETED or GDN_TASK_FAILED */
+    int retry;                /**< 1 for `"status": "retry"`: put the task back after a backoff */
     const char *observation_id;
     size_t observation_id_len;
+    const char *worker_id; /**< the completing worker, or NULL when the client does not say */
+    size_t worker_id_len;
 } gdn_task_complete_t;
 
 /** A worker as stored. */
@@ -117,14 +135,15 @@ void gdn_problems_free(gdn_problems_t *problems);
 
 /**
  * Validates a TaskCreate body and fills `task` with its fields and the defaults of the others.
- * Identity and time (id, status, created and updated) are left for the caller to set.
+ * Identity and time (id, status, created and updated) are left for the caller to set, and so is
+ * `lease_s` when the body gives none (it is 0 then). `delay_s` counts from `now_us`.
  *
  * @param doc receives the parsed document that task's pointers refer to, even on validation
  *        failure (free it with gdn_json_free); NULL if the body is not JSON.
  * @return 0, or GDN_EINVALID with one entry per problem added to `problems`.
  */
-int gdn_task_parse_create(const char *body, size_t len, gdn_task_t *task, gdn_json_doc_t **doc,
-                          gdn_problems_t *problems);
+int gdn_task_parse_create(const char *body, size_t len, int64_t now_us, gdn_task_t *task,
+                          gdn_json_doc_t **doc, gdn_problems_t *problems);
 
 /** Validates a TaskComplete body, as gdn_task_parse_create. */
 int gdn_task_parse_complete(const char *body, size_t len, gdn_task_complete_t *complete,

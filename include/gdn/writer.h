@@ -72,6 +72,13 @@ void gdn_writer_stop(gdn_writer_t *writer);
 void gdn_writer_set_commit_hook(gdn_writer_t *writer, void (*on_commit)(void *arg, uint64_t ops),
                                 void *arg);
 
+/**
+ * Makes the writer apply `op` at the head of a batch every `interval_ms`, whether or not other
+ * work is queued: the home of time-driven work such as expiry. `op` stays owned by the caller
+ * and is never queued twice at once. Call before the first submission.
+ */
+void gdn_writer_set_periodic(gdn_writer_t *writer, gdn_write_op_t *op, int interval_ms);
+
 /** Copies the counters. Any thread. */
 void gdn_writer_stats(gdn_writer_t *writer, gdn_writer_stats_t *out);
 
