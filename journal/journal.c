@@ -767,8 +767,11 @@ int gdn_journal_clear(gdn_journal_txn_t *txn)
     if (!txn->write)
         return GDN_EINVALID;
 
-    MDB_dbi emptied[] = {txn->journal->records, txn->journal->pending, txn->journal->pending_all,
-                         txn->journal->dirty};
+    MDB_dbi emptied[4 + GDN_JOURNAL_INDEX_COUNT] = {txn->journal->records, txn->journal->pending,
+                                                    txn->journal->pending_all, txn->journal->dirty};
+
+    for (int i = 0; i < GDN_JOURNAL_INDEX_COUNT; i++)
+        emptied[4 + i] = txn->journal->indexes[i];
 
     for (size_t i = 0; i < sizeof(emptied) / sizeof(emptied[0]); i++) {
         int rc = mdb_drop(txn->txn, emptied[i], 0);

@@ -458,17 +458,30 @@ int gdn_queue_claim(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
 
 /* ---- finishing, releasing, cancelling ---- */
 
-/* Ends a claim: the worker no longer holds the task and its lease no longer runs. */
-static int end_claim(gdn_journal_txn_t *txn, gdn_task_t *task)
+/* Removes a worker's held entry for a task. */
+static int drop_held(gdn_journal_txn_t *txn, const char *worker_id, size_t worker_id_len,
+                     const char *task_id)
+{
+    gdn_task_t holder = {.assigned_to = worker_id, .assigned_to_len = worker_id_len};
+
+    memcpy(holder.id, task_id, GDN_JOURNAL_ID_LEN);
+    return held_set(txn, &holder, 0);
+}
+
+/* Ends a claim: the worker no longer holds the task and its lease no longer runs. A task put
+ * back in the queue forgets its worker; a finished one keeps the record of who ran it. */
+static int end_claim(gdn_journal_txn_t *txn, gdn_task_t *task, int keep_assignment)
 {
     int rc = held_set(txn, task, 0);
 
     if (rc == 0 && task->lease_expires_us != 0)
         rc = deadline_clear(txn, task->lease_expires_us, DUE_LEASE, task->id, GDN_JOURNAL_ID_LEN);
-    task->assigned_to = NULL;
-    task->assigned_to_len = 0;
-    task->assigned_us = 0;
     task->lease_expires_us = 0;
+    if (!keep_assignment) {
+        task->assigned_to = NULL;
+        task->assigned_to_len = 0;
+        task->assigned_us = 0;
+    }
     return rc;
 }
 
@@ -533,7 +546,7 @@ static int release(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, gdn
                    int retry, const char *reason, int64_t now_us, gdn_queue_wakeups_t *wakeups)
 {
     gdn_task_status_t was = task->status;
-    int rc = end_claim(txn, task);
+    int rc = end_claim(txn, task, 0);
 
     if (rc != 0)
         return rc;
@@ -628,11 +641,7 @@ int gdn_queue_complete(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
         *outcome = same_completion(task, complete) ? GDN_QUEUE_REPEATED : GDN_QUEUE_REFUSED;
         if (was == GDN_TASK_CANCELLED && complete->worker_id != NULL) {
             /* The worker now knows: it need not be told again in heartbeats. */
-            gdn_task_t holder = *task;
-
-            holder.assigned_to = complete->worker_id;
-            holder.assigned_to_len = complete->worker_id_len;
-            rc = held_set(txn, &holder, 0);
+            rc = drop_held(txn, complete->worker_id, complete->worker_id_len, task->id);
         }
     } else if (complete->worker_id != NULL && !holds(task, complete)) {
         *outcome = GDN_QUEUE_LATE;
@@ -642,7 +651,7 @@ int gdn_queue_complete(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
         rc = release(txn, policy, task, 1, "retries exhausted", now_us, NULL);
     } else {
         *outcome = GDN_QUEUE_COMPLETED;
-        rc = was == GDN_TASK_PENDING ? dequeue(txn, task) : end_claim(txn, task);
+        rc = was == GDN_TASK_PENDING ? dequeue(txn, task) : end_claim(txn, task, 1);
         task->status = complete->retry ? GDN_TASK_FAILED : complete->status;
         task->finished = 1;
         task->result = complete->result;
@@ -783,10 +792,7 @@ static int renew_lease(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
     gdn_task_t *task = &loaded.task;
 
     if (rc == GDN_ENOTFOUND) {
-        gdn_task_t gone = {.assigned_to = worker_id, .assigned_to_len = worker_id_len};
-
-        memcpy(gone.id, id, GDN_JOURNAL_ID_LEN + 1);
-        return held_set(txn, &gone, 0);
+        return drop_held(txn, worker_id, worker_id_len, id);
     }
     if (rc != 0)
         return rc;
@@ -809,11 +815,7 @@ static int renew_lease(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
         if (rc == 0)
             rc = store_task(txn, "task", task, 0, flags);
     } else {
-        gdn_task_t stale = *task;
-
-        stale.assigned_to = worker_id;
-        stale.assigned_to_len = worker_id_len;
-        rc = held_set(txn, &stale, 0);
+        rc = drop_held(txn, worker_id, worker_id_len, task->id);
     }
     drop_task(&loaded);
     return rc;
@@ -965,7 +967,7 @@ static int expire_worker(gdn_journal_txn_t *txn, const gdn_queue_policy_t *polic
 
         rc = load_task(txn, held->ids[i], GDN_JOURNAL_ID_LEN, &loaded);
         if (rc == GDN_ENOTFOUND) {
-            rc = 0;
+            rc = drop_held(txn, worker_id, worker_id_len, held->ids[i]);
             continue;
         }
         if (rc == 0 && loaded.task.status == GDN_TASK_PROCESSING &&
@@ -973,8 +975,7 @@ static int expire_worker(gdn_journal_txn_t *txn, const gdn_queue_policy_t *polic
             memcmp(loaded.task.assigned_to, worker_id, worker_id_len) == 0)
             rc = release(txn, policy, &loaded.task, 0, reason, now_us, wakeups);
         else if (rc == 0)
-            rc = held_set(
-                txn, &(gdn_task_t){.assigned_to = worker_id, .assigned_to_len = worker_id_len}, 0);
+            rc = drop_held(txn, worker_id, worker_id_len, held->ids[i]);
         drop_task(&loaded);
     }
     free(held);

@@ -472,9 +472,14 @@ static void read_schedule(field_reader_t *reader, gdn_task_t *task, int64_t now_
 
     double seconds = strtod(text, NULL);
 
-    if (!(seconds >= 0 && seconds <= GDN_TASK_DELAY_MAX_S)) {
+    if (!(seconds >= 0)) {
+        reject_field(reader, "delay_s", "greater_than_equal",
+                     "Input should be greater than or equal to 0");
+        return;
+    }
+    if (seconds > GDN_TASK_DELAY_MAX_S) {
         reject_field(reader, "delay_s", "less_than_equal",
-                     "Input should be between 0 and one year in seconds");
+                     "Input should be less than or equal to one year (31622400 seconds)");
         return;
     }
     if (seconds > 0)
@@ -698,7 +703,8 @@ int gdn_task_from_json(const char *json, size_t len, gdn_task_t *task, gdn_json_
     if (gdn_json_get(reader.object, "lease_expires_at") != NULL)
         read_time(&reader, "lease_expires_at", &task->lease_expires_us);
     read_string(&reader, "error", false, &any_string, &task->error, &task->error_len);
-    read_any(&reader, "late_result", false, &task->late_result);
+    /* A late result may itself be null: present-and-null is kept, unlike for `result`. */
+    task->late_result = gdn_json_get(reader.object, "late_result");
     return finish_stored(&reader, doc);
 }
 

@@ -5,6 +5,7 @@
 #include <CUnit/CUnit.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,12 @@ static void assert_config_equal(const gdn_config_t *cfg, const gdn_config_t *exp
     CU_ASSERT_EQUAL(cfg->max_body_bytes, expected->max_body_bytes);
     CU_ASSERT_EQUAL(cfg->journal_map_mb, expected->journal_map_mb);
     CU_ASSERT_EQUAL(cfg->worker_ttl_s, expected->worker_ttl_s);
+    CU_ASSERT_EQUAL(cfg->task_lease_s, expected->task_lease_s);
+    CU_ASSERT_EQUAL(cfg->retry_base_s, expected->retry_base_s);
+    CU_ASSERT_EQUAL(cfg->retry_max_s, expected->retry_max_s);
+    CU_ASSERT_EQUAL(cfg->completed_ttl_s, expected->completed_ttl_s);
+    CU_ASSERT_EQUAL(cfg->task_retention_s, expected->task_retention_s);
+    CU_ASSERT_EQUAL(cfg->idempotency_ttl_s, expected->idempotency_ttl_s);
     assert_same_string(cfg->cors_origins, expected->cors_origins);
     assert_same_string(cfg->tls_cert, expected->tls_cert);
     assert_same_string(cfg->tls_key, expected->tls_key);
@@ -107,6 +114,14 @@ static void assert_config_equal(const gdn_config_t *cfg, const gdn_config_t *exp
     CU_ASSERT_EQUAL(cfg->minio_secure, expected->minio_secure);
     assert_same_string(cfg->minio_bucket, expected->minio_bucket);
     assert_same_string(cfg->minio_region, expected->minio_region);
+    CU_ASSERT_EQUAL(cfg->s3_connect_timeout_ms, expected->s3_connect_timeout_ms);
+    CU_ASSERT_EQUAL(cfg->s3_timeout_ms, expected->s3_timeout_ms);
+    CU_ASSERT_EQUAL(cfg->flush_interval_ms, expected->flush_interval_ms);
+    CU_ASSERT_EQUAL(cfg->flush_batch_max, expected->flush_batch_max);
+    CU_ASSERT_EQUAL(cfg->flush_concurrency, expected->flush_concurrency);
+    CU_ASSERT_EQUAL(cfg->flush_retry_max_ms, expected->flush_retry_max_ms);
+    CU_ASSERT_EQUAL(cfg->restore_on_empty, expected->restore_on_empty);
+    CU_ASSERT_EQUAL(cfg->restore_wait_s, expected->restore_wait_s);
     CU_ASSERT_EQUAL(cfg->claude_mem_enabled, expected->claude_mem_enabled);
     CU_ASSERT_EQUAL(cfg->log_level, expected->log_level);
 }
@@ -121,10 +136,24 @@ static void test_config__defaults(void)
         .max_body_bytes = 1048576,
         .journal_map_mb = 4096,
         .worker_ttl_s = 600,
+        .task_lease_s = 600,
+        .retry_base_s = 5,
+        .retry_max_s = 300,
+        .completed_ttl_s = 604800,
+        .task_retention_s = 2592000,
+        .idempotency_ttl_s = 86400,
         .cors_origins = "*",
         .minio_secure = 0,
         .minio_bucket = "garden-orchestrator",
         .minio_region = "us-east-1",
+        .s3_connect_timeout_ms = 5000,
+        .s3_timeout_ms = 30000,
+        .flush_interval_ms = 1000,
+        .flush_batch_max = 256,
+        .flush_concurrency = 8,
+        .flush_retry_max_ms = 30000,
+        .restore_on_empty = 1,
+        .restore_wait_s = 30,
         .claude_mem_enabled = 1,
         .log_level = GDN_LOG_INFO,
     };
@@ -148,6 +177,12 @@ static void test_config__every_key_can_be_set(void)
         {"max_body_bytes", "1024"},
         {"journal_map_mb", "16"},
         {"worker_ttl_s", "2592000"},
+        {"task_lease_s", "45"},
+        {"retry_base_s", "2"},
+        {"retry_max_s", "120"},
+        {"completed_ttl_s", "3600"},
+        {"task_retention_s", "0"},
+        {"idempotency_ttl_s", "600"},
         {"cors_origins", "https://a.example, https://b.example"},
         {"tls_cert", "/etc/ssl/cert.pem"},
         {"tls_key", "/etc/ssl/key.pem"},
@@ -157,6 +192,14 @@ static void test_config__every_key_can_be_set(void)
         {"minio_secure", "on"},
         {"minio_bucket", "tasks"},
         {"minio_region", "eu-west-1"},
+        {"s3_connect_timeout_ms", "100"},
+        {"s3_timeout_ms", "3600000"},
+        {"flush_interval_ms", "10"},
+        {"flush_batch_max", "100000"},
+        {"flush_concurrency", "1"},
+        {"flush_retry_max_ms", "250"},
+        {"restore_on_empty", "off"},
+        {"restore_wait_s", "0"},
         {"claude_mem_enabled", "no"},
         {"log_level", "DEBUG"},
     };
@@ -168,6 +211,12 @@ static void test_config__every_key_can_be_set(void)
         .max_body_bytes = 1024,
         .journal_map_mb = 16,
         .worker_ttl_s = 2592000,
+        .task_lease_s = 45,
+        .retry_base_s = 2,
+        .retry_max_s = 120,
+        .completed_ttl_s = 3600,
+        .task_retention_s = 0,
+        .idempotency_ttl_s = 600,
         .cors_origins = "https://a.example, https://b.example",
         .tls_cert = "/etc/ssl/cert.pem",
         .tls_key = "/etc/ssl/key.pem",
@@ -177,6 +226,14 @@ static void test_config__every_key_can_be_set(void)
         .minio_secure = 1,
         .minio_bucket = "tasks",
         .minio_region = "eu-west-1",
+        .s3_connect_timeout_ms = 100,
+        .s3_timeout_ms = 3600000,
+        .flush_interval_ms = 10,
+        .flush_batch_max = 100000,
+        .flush_concurrency = 1,
+        .flush_retry_max_ms = 250,
+        .restore_on_empty = 0,
+        .restore_wait_s = 0,
         .claude_mem_enabled = 0,
         .log_level = GDN_LOG_DEBUG,
     };
@@ -206,6 +263,33 @@ static void test_config__range_bounds_are_accepted(void)
     CU_ASSERT_EQUAL(cfg.max_body_bytes, 1073741824);
     CU_ASSERT_EQUAL(cfg.journal_map_mb, 1048576);
     CU_ASSERT_EQUAL(cfg.worker_ttl_s, 1);
+
+    /* The time rules of the queue, at both ends of their ranges. */
+    static const struct {
+        const char *key;
+        size_t offset;
+        int low;
+        int high;
+    } times[] = {
+        {"task_lease_s", offsetof(gdn_config_t, task_lease_s), 1, 604800},
+        {"retry_base_s", offsetof(gdn_config_t, retry_base_s), 1, 86400},
+        {"retry_max_s", offsetof(gdn_config_t, retry_max_s), 1, 604800},
+        {"completed_ttl_s", offsetof(gdn_config_t, completed_ttl_s), 1, 315360000},
+        {"task_retention_s", offsetof(gdn_config_t, task_retention_s), 0, 315360000},
+        {"idempotency_ttl_s", offsetof(gdn_config_t, idempotency_ttl_s), 1, 2592000},
+    };
+
+    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        const int *field = (const int *)((const char *)&cfg + times[i].offset);
+        char text[16];
+
+        snprintf(text, sizeof(text), "%d", times[i].low);
+        set_ok(&cfg, times[i].key, text);
+        CU_ASSERT_EQUAL(*field, times[i].low);
+        snprintf(text, sizeof(text), "%d", times[i].high);
+        set_ok(&cfg, times[i].key, text);
+        CU_ASSERT_EQUAL(*field, times[i].high);
+    }
     gdn_config_free(&cfg);
 }
 
@@ -264,6 +348,22 @@ static void test_config__bad_values_are_rejected_with_a_reason(void)
         {"journal_map_mb", "1048577", "journal_map_mb: 1048577 is out of range (16 to 1048576)"},
         {"worker_ttl_s", "0", "worker_ttl_s: 0 is out of range (1 to 2592000)"},
         {"worker_ttl_s", "2592001", "worker_ttl_s: 2592001 is out of range (1 to 2592000)"},
+        {"task_lease_s", "0", "task_lease_s: 0 is out of range (1 to 604800)"},
+        {"task_lease_s", "604801", "task_lease_s: 604801 is out of range (1 to 604800)"},
+        {"retry_base_s", "0", "retry_base_s: 0 is out of range (1 to 86400)"},
+        {"retry_base_s", "86401", "retry_base_s: 86401 is out of range (1 to 86400)"},
+        {"retry_max_s", "0", "retry_max_s: 0 is out of range (1 to 604800)"},
+        {"retry_max_s", "604801", "retry_max_s: 604801 is out of range (1 to 604800)"},
+        {"completed_ttl_s", "0", "completed_ttl_s: 0 is out of range (1 to 315360000)"},
+        {"completed_ttl_s", "315360001",
+         "completed_ttl_s: 315360001 is out of range (1 to 315360000)"},
+        {"task_retention_s", "-1", "task_retention_s: -1 is out of range (0 to 315360000)"},
+        {"task_retention_s", "315360001",
+         "task_retention_s: 315360001 is out of range (0 to 315360000)"},
+        {"idempotency_ttl_s", "0", "idempotency_ttl_s: 0 is out of range (1 to 2592000)"},
+        {"idempotency_ttl_s", "2592001",
+         "idempotency_ttl_s: 2592001 is out of range (1 to 2592000)"},
+        {"task_lease_s", "10m", "task_lease_s: \"10m\" is not a whole number"},
         {"minio_secure", "maybe",
          "minio_secure: \"maybe\" is not a boolean (use true/false, yes/no, on/off or 1/0)"},
         {"claude_mem_enabled", "",
@@ -346,6 +446,8 @@ static void test_config__file_with_comments_quotes_and_blank_lines(void)
                "cors_origins = https://a.example\r\n"
                "tls_cert = \"\"\n"
                "minio_endpoint =\n"
+               "task_retention_s = 0   # keep finished tasks\n"
+               "task_lease_s = \"90\"\n"
                "threads = 4",
                path, sizeof(path));
     init_config(&cfg);
@@ -360,6 +462,8 @@ static void test_config__file_with_comments_quotes_and_blank_lines(void)
     CU_ASSERT_PTR_NULL(cfg.tls_cert);
     CU_ASSERT_PTR_NULL(cfg.minio_endpoint);
     CU_ASSERT_EQUAL(cfg.threads, 4);
+    CU_ASSERT_EQUAL(cfg.task_retention_s, 0);
+    CU_ASSERT_EQUAL(cfg.task_lease_s, 90);
     gdn_config_free(&cfg);
     gdn_test_rmdir(dir);
 }
@@ -531,13 +635,17 @@ static void test_config__print_masks_the_secret(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "\ntls_cert = \n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nminio_secure = false\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nlog_level = info\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nworker_ttl_s = 600\ntask_lease_s = 600\n"
+                                        "retry_base_s = 5\nretry_max_s = 300\n"
+                                        "completed_ttl_s = 604800\ntask_retention_s = 2592000\n"
+                                        "idempotency_ttl_s = 86400\n"));
     CU_ASSERT_EQUAL(strncmp(text, "host = 0.0.0.0\nport = 5000\n", 27), 0);
 
     size_t lines = 0;
 
     for (const char *p = text; *p != '\0'; p++)
         lines += *p == '\n';
-    CU_ASSERT_EQUAL(lines, 26); /* one line for each of the 26 keys */
+    CU_ASSERT_EQUAL(lines, 32); /* one line for each of the 32 keys */
     free(text);
 
     /* An unset secret prints empty, not masked, so the operator sees it is missing. */

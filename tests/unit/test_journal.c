@@ -1,7 +1,8 @@
 /*
  * Unit tests of the LMDB journal on real files: persistence across a reopen, the claim order of
- * the pending indexes, the dirty set, aborted transactions, a full map, refused directories and
- * files, snapshot reads and prefix scans. Each test works in a fresh temporary directory.
+ * the pending indexes, the dirty set, the secondary indexes, aborted transactions, a full map,
+ * refused directories and files, snapshot reads and prefix scans. Each test works in a fresh
+ * temporary directory.
  */
 #include <CUnit/CUnit.h>
 #include <errno.h>
@@ -1092,6 +1093,280 @@ static void test_journal__clear_empties_all_but_schema_and_sequence(void)
     env_close(&env);
 }
 
+/* Checks that `key` of `index` holds exactly `value` (`len` bytes). */
+static void check_index_value(gdn_journal_txn_t *txn, gdn_journal_index_t index, const void *key,
+                              size_t key_len, const void *value, size_t len)
+{
+    const void *got = NULL;
+    size_t got_len = 12345;
+    int rc = gdn_journal_index_get(txn, index, key, key_len, &got, &got_len);
+
+    CU_ASSERT_EQUAL(rc, 0);
+    if (rc != 0)
+        return;
+    CU_ASSERT_EQUAL(got_len, len);
+    CU_ASSERT(got_len == len && (len == 0 || memcmp(got, value, len) == 0));
+}
+
+static void check_index_absent(gdn_journal_txn_t *txn, gdn_journal_index_t index, const void *key,
+                               size_t key_len)
+{
+    const void *got = NULL;
+    size_t got_len = 0;
+
+    CU_ASSERT_EQUAL(gdn_journal_index_get(txn, index, key, key_len, &got, &got_len), GDN_ENOTFOUND);
+}
+
+static void test_journal__index_entries_are_put_replaced_and_deleted(void)
+{
+    struct journal_env env;
+    gdn_journal_t *journal = env_open(&env, TEST_MAP_MB);
+    gdn_journal_txn_t *txn = begin_write(journal);
+
+    /* Keys are bytes: a NUL inside a key and a 0xff byte are part of it. */
+    static const unsigned char binary_key[] = {'w', 0, 0xff, 0x01};
+    static const unsigned char value[] = {0, 1, 2, 0xfe};
+
+    for (int i = 0; i < GDN_JOURNAL_INDEX_COUNT; i++) {
+        char text[16];
+
+        snprintf(text, sizeof(text), "value-%d", i);
+        CU_ASSERT_EQUAL(
+            gdn_journal_index_put(txn, (gdn_journal_index_t)i, "same", 4, text, strlen(text)), 0);
+    }
+    CU_ASSERT_EQUAL(gdn_journal_index_put(txn, GDN_JOURNAL_HELD, binary_key, sizeof(binary_key),
+                                          value, sizeof(value)),
+                    0);
+    CU_ASSERT_EQUAL(gdn_journal_index_put(txn, GDN_JOURNAL_DEADLINES, "empty", 5, "", 0), 0);
+    commit_ok(txn);
+
+    /* Each index keeps its own entries, and they survive a reopen. */
+    journal = env_reopen(&env, TEST_MAP_MB);
+    txn = begin_write(journal);
+    for (int i = 0; i < GDN_JOURNAL_INDEX_COUNT; i++) {
+        char text[16];
+
+        snprintf(text, sizeof(text), "value-%d", i);
+        check_index_value(txn, (gdn_journal_index_t)i, "same", 4, text, strlen(text));
+    }
+    check_index_value(txn, GDN_JOURNAL_HELD, binary_key, sizeof(binary_key), value, sizeof(value));
+    check_index_absent(txn, GDN_JOURNAL_HELD, binary_key, 1);
+    check_index_absent(txn, GDN_JOURNAL_HELD, binary_key, 3);
+    check_index_absent(txn, GDN_JOURNAL_DEADLINES, binary_key, sizeof(binary_key));
+    check_index_value(txn, GDN_JOURNAL_DEADLINES, "empty", 5, "", 0);
+    check_index_absent(txn, GDN_JOURNAL_IDEMPOTENCY, "sam", 3);
+
+    /* A put replaces the value; a delete removes the key from its own index only. */
+    CU_ASSERT_EQUAL(gdn_journal_index_put(txn, GDN_JOURNAL_IDEMPOTENCY, "same", 4, "v2", 2), 0);
+    check_index_value(txn, GDN_JOURNAL_IDEMPOTENCY, "same", 4, "v2", 2);
+    CU_ASSERT_EQUAL(gdn_journal_index_delete(txn, GDN_JOURNAL_IDEMPOTENCY, "same", 4), 0);
+    check_index_absent(txn, GDN_JOURNAL_IDEMPOTENCY, "same", 4);
+    CU_ASSERT_EQUAL(gdn_journal_index_delete(txn, GDN_JOURNAL_IDEMPOTENCY, "same", 4),
+                    GDN_ENOTFOUND);
+    check_index_value(txn, GDN_JOURNAL_BY_STATUS, "same", 4, "value-3", 7);
+
+    /* Index entries are not records and are never marked for upload. */
+    CU_ASSERT_EQUAL(gdn_journal_record_count(txn), 0);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 0);
+    commit_ok(txn);
+
+    /* An aborted transaction leaves its index changes out. */
+    txn = begin_write(journal);
+    CU_ASSERT_EQUAL(gdn_journal_index_put(txn, GDN_JOURNAL_HELD, "gone", 4, "", 0), 0);
+    CU_ASSERT_EQUAL(gdn_journal_index_delete(txn, GDN_JOURNAL_BY_STATUS, "same", 4), 0);
+    gdn_journal_abort(txn);
+    txn = begin_write(journal);
+    check_index_absent(txn, GDN_JOURNAL_HELD, "gone", 4);
+    check_index_value(txn, GDN_JOURNAL_BY_STATUS, "same", 4, "value-3", 7);
+    gdn_journal_abort(txn);
+    env_close(&env);
+}
+
+static void test_journal__index_refuses_bad_keys_indexes_and_read_writes(void)
+{
+    struct journal_env env;
+    gdn_journal_t *journal = env_open(&env, TEST_MAP_MB);
+    gdn_journal_txn_t *txn = begin_write(journal);
+    char longest[GDN_JOURNAL_KEY_MAX + 1];
+    const void *value = NULL;
+    size_t value_len = 0;
+
+    memset(longest, 'k', sizeof(longest));
+    CU_ASSERT_EQUAL(gdn_journal_index_put(txn, GDN_JOURNAL_HELD, "", 0, "v", 1), GDN_EINVALID);
+    CU_ASSERT_EQUAL(gdn_journal_index_put(txn, GDN_JOURNAL_HELD, longest, sizeof(longest), "v", 1),
+                    GDN_EINVALID);
+    CU_ASSERT_EQUAL(gdn_journal_index_put(txn, GDN_JOURNAL_INDEX_COUNT, "k", 1, "v", 1),
+                    GDN_EINVALID);
+    CU_ASSERT_EQUAL(gdn_journal_index_put(txn, (gdn_journal_index_t)-1, "k", 1, "v", 1),
+                    GDN_EINVALID);
+    CU_ASSERT_EQUAL(gdn_journal_index_delete(txn, GDN_JOURNAL_HELD, "", 0), GDN_EINVALID);
+    CU_ASSERT_EQUAL(gdn_journal_index_delete(txn, GDN_JOURNAL_INDEX_COUNT, "k", 1), GDN_EINVALID);
+    CU_ASSERT_EQUAL(
+        gdn_journal_index_get(txn, GDN_JOURNAL_HELD, longest, sizeof(longest), &value, &value_len),
+        GDN_ENOTFOUND);
+    CU_ASSERT_EQUAL(gdn_journal_index_get(txn, GDN_JOURNAL_INDEX_COUNT, "k", 1, &value, &value_len),
+                    GDN_ENOTFOUND);
+    CU_ASSERT_EQUAL(gdn_journal_index_scan(txn, GDN_JOURNAL_INDEX_COUNT, NULL, 0, 0, NULL, NULL),
+                    GDN_EINVALID);
+
+    /* The longest key allowed is stored and read back. */
+    CU_ASSERT_EQUAL(
+        gdn_journal_index_put(txn, GDN_JOURNAL_HELD, longest, GDN_JOURNAL_KEY_MAX, "v", 1), 0);
+    check_index_value(txn, GDN_JOURNAL_HELD, longest, GDN_JOURNAL_KEY_MAX, "v", 1);
+    commit_ok(txn);
+
+    /* A read transaction sees the entries and cannot change them. */
+    gdn_journal_reader_t *reader = NULL;
+
+    CU_ASSERT_EQUAL_FATAL(gdn_journal_reader_open(journal, &reader), 0);
+    CU_ASSERT_EQUAL_FATAL(gdn_journal_read_begin(reader, &txn), 0);
+    check_index_value(txn, GDN_JOURNAL_HELD, longest, GDN_JOURNAL_KEY_MAX, "v", 1);
+    CU_ASSERT_EQUAL(gdn_journal_index_put(txn, GDN_JOURNAL_HELD, "k", 1, "v", 1), GDN_EINVALID);
+    CU_ASSERT_EQUAL(gdn_journal_index_delete(txn, GDN_JOURNAL_HELD, longest, GDN_JOURNAL_KEY_MAX),
+                    GDN_EINVALID);
+    check_index_value(txn, GDN_JOURNAL_HELD, longest, GDN_JOURNAL_KEY_MAX, "v", 1);
+    gdn_journal_read_end(reader);
+    gdn_journal_reader_close(reader);
+    env_close(&env);
+}
+
+/* Collects the keys an index scan visits, as printable text, and stops after `stop_after`. */
+struct index_log {
+    char keys[256];
+    size_t len;
+    int visited;
+    int stop_after;
+};
+
+/* Appends one key to the log: bytes below 0x20 or above 0x7e are written as `%XX`. */
+static void log_index_key(struct index_log *log, const unsigned char *key, size_t key_len)
+{
+    char text[64];
+    size_t used = 0;
+
+    for (size_t i = 0; i < key_len && used + 4 < sizeof(text); i++) {
+        if (key[i] < 0x20 || key[i] > 0x7e)
+            used += (size_t)snprintf(text + used, sizeof(text) - used, "%%%02X", key[i]);
+        else
+            text[used++] = (char)key[i];
+    }
+    text[used] = '\0';
+    if (log->len + used + 2 < sizeof(log->keys)) {
+        if (log->len > 0)
+            log->keys[log->len++] = ' ';
+        memcpy(log->keys + log->len, text, used + 1);
+        log->len += used;
+    }
+}
+
+static int on_index_entry(void *arg, const void *key, size_t key_len, const void *value,
+                          size_t value_len)
+{
+    struct index_log *log = arg;
+
+    /* Every value of the scan fixture is its key's first byte. */
+    CU_ASSERT(value_len == 1 && key_len > 0 && *(const char *)value == *(const char *)key);
+    log_index_key(log, key, key_len);
+    log->visited++;
+    return log->visited == log->stop_after ? 9 : 0;
+}
+
+/* Scans `index` from `start` and checks the keys visited. */
+static void check_index_scan(gdn_journal_txn_t *txn, gdn_journal_index_t index, const char *start,
+                             size_t start_len, int after, const char *expected)
+{
+    struct index_log log = {.stop_after = -1};
+
+    CU_ASSERT_EQUAL(
+        gdn_journal_index_scan(txn, index, start, start_len, after, on_index_entry, &log), 0);
+    if (strcmp(log.keys, expected) != 0)
+        fprintf(stderr, "\nscan from %.*s (after %d) gave \"%s\", wanted \"%s\"\n", (int)start_len,
+                start != NULL ? start : "", after, log.keys, expected);
+    CU_ASSERT_STRING_EQUAL(log.keys, expected);
+}
+
+static void test_journal__index_scan_starts_at_or_after_a_key(void)
+{
+    struct journal_env env;
+    gdn_journal_t *journal = env_open(&env, TEST_MAP_MB);
+    gdn_journal_txn_t *txn = begin_write(journal);
+    static const struct {
+        const char *key;
+        size_t len;
+    } keys[] = {{"c", 1}, {"b\0x", 3}, {"a", 1}, {"ba", 2}, {"\xff", 1}, {"b", 1}};
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        CU_ASSERT_EQUAL(gdn_journal_index_put(txn, GDN_JOURNAL_DEADLINES, keys[i].key, keys[i].len,
+                                              keys[i].key, 1),
+                        0);
+    }
+
+    /* Another index's entries are never visited. */
+    CU_ASSERT_EQUAL(gdn_journal_index_put(txn, GDN_JOURNAL_HELD, "bb", 2, "b", 1), 0);
+    commit_ok(txn);
+
+    txn = begin_write(journal);
+
+    /* Keys compare as bytes: a key sorts right after its prefixes, 0xff last. */
+    check_index_scan(txn, GDN_JOURNAL_DEADLINES, NULL, 0, 0, "a b b%00x ba c %FF");
+    check_index_scan(txn, GDN_JOURNAL_DEADLINES, NULL, 0, 1, "a b b%00x ba c %FF");
+    check_index_scan(txn, GDN_JOURNAL_DEADLINES, "b", 1, 0, "b b%00x ba c %FF");
+    check_index_scan(txn, GDN_JOURNAL_DEADLINES, "b", 1, 1, "b%00x ba c %FF");
+    check_index_scan(txn, GDN_JOURNAL_DEADLINES, "b\0x", 3, 1, "ba c %FF");
+
+    /* A start key that is not there starts at the next one, with or without `after`. */
+    check_index_scan(txn, GDN_JOURNAL_DEADLINES, "bb", 2, 0, "c %FF");
+    check_index_scan(txn, GDN_JOURNAL_DEADLINES, "bb", 2, 1, "c %FF");
+    check_index_scan(txn, GDN_JOURNAL_DEADLINES, "\0", 1, 1, "a b b%00x ba c %FF");
+    check_index_scan(txn, GDN_JOURNAL_DEADLINES, "\xff", 1, 1, "");
+    check_index_scan(txn, GDN_JOURNAL_DEADLINES, "\xff\xff", 2, 0, "");
+    check_index_scan(txn, GDN_JOURNAL_HELD, NULL, 0, 0, "bb");
+    check_index_scan(txn, GDN_JOURNAL_IDEMPOTENCY, NULL, 0, 0, "");
+
+    /* A callback's non-zero result stops the scan and is returned. */
+    struct index_log log = {.stop_after = 2};
+
+    CU_ASSERT_EQUAL(
+        gdn_journal_index_scan(txn, GDN_JOURNAL_DEADLINES, "b", 1, 0, on_index_entry, &log), 9);
+    CU_ASSERT_STRING_EQUAL(log.keys, "b b%00x");
+
+    /* Entries put or deleted in the transaction are seen by its scans. */
+    CU_ASSERT_EQUAL(gdn_journal_index_delete(txn, GDN_JOURNAL_DEADLINES, "ba", 2), 0);
+    CU_ASSERT_EQUAL(gdn_journal_index_put(txn, GDN_JOURNAL_DEADLINES, "bz", 2, "b", 1), 0);
+    check_index_scan(txn, GDN_JOURNAL_DEADLINES, "b", 1, 1, "b%00x bz c %FF");
+    gdn_journal_abort(txn);
+    env_close(&env);
+}
+
+static void test_journal__clear_empties_secondary_indexes(void)
+{
+    struct journal_env env;
+    gdn_journal_t *journal = env_open(&env, TEST_MAP_MB);
+    gdn_journal_txn_t *txn = begin_write(journal);
+
+    for (int i = 0; i < GDN_JOURNAL_INDEX_COUNT; i++) {
+        CU_ASSERT_EQUAL(gdn_journal_index_put(txn, (gdn_journal_index_t)i, "k1", 2, "k", 1), 0);
+        CU_ASSERT_EQUAL(gdn_journal_index_put(txn, (gdn_journal_index_t)i, "k2", 2, "k", 1), 0);
+    }
+    commit_ok(txn);
+
+    txn = begin_write(journal);
+    CU_ASSERT_EQUAL(gdn_journal_clear(txn), 0);
+    commit_ok(txn);
+
+    txn = begin_write(env_reopen(&env, TEST_MAP_MB));
+    for (int i = 0; i < GDN_JOURNAL_INDEX_COUNT; i++) {
+        check_index_scan(txn, (gdn_journal_index_t)i, NULL, 0, 0, "");
+        check_index_absent(txn, (gdn_journal_index_t)i, "k1", 2);
+    }
+
+    /* The indexes work as before once emptied. */
+    CU_ASSERT_EQUAL(gdn_journal_index_put(txn, GDN_JOURNAL_HELD, "k3", 2, "k", 1), 0);
+    check_index_scan(txn, GDN_JOURNAL_HELD, NULL, 0, 0, "k3");
+    gdn_journal_abort(txn);
+    env_close(&env);
+}
+
 static CU_TestInfo journal_tests[] = {
     {"records, versions, indexes, dirty marks and counters survive a reopen",
      test_journal__state_survives_reopen},
@@ -1124,6 +1399,13 @@ static CU_TestInfo journal_tests[] = {
      test_journal__upload_mark_time_follows_marking_puts},
     {"clearing empties records, indexes, marks and counters but keeps the sequence",
      test_journal__clear_empties_all_but_schema_and_sequence},
+    {"secondary index entries are put, replaced and deleted, each index on its own",
+     test_journal__index_entries_are_put_replaced_and_deleted},
+    {"secondary indexes refuse bad keys, unknown indexes and writes in reads",
+     test_journal__index_refuses_bad_keys_indexes_and_read_writes},
+    {"an index scan starts at its key, or after it, in byte order",
+     test_journal__index_scan_starts_at_or_after_a_key},
+    {"clearing empties the secondary indexes", test_journal__clear_empties_secondary_indexes},
     CU_TEST_INFO_NULL,
 };
 

@@ -1,6 +1,7 @@
 /*
  * Unit tests of tasks and workers: request validation with its 422 problem lists, defaults,
- * the stored JSON objects and their exact round trip, task ids and record keys.
+ * the lifecycle fields (leases, attempts, schedules, retries), the stored JSON objects and their
+ * exact round trip, task ids and record keys.
  */
 #include <CUnit/CUnit.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 /* 2026-01-17T12:34:56.123456 */
 #define SOME_TIME INT64_C(1768653296123456)
+#define SECOND_US INT64_C(1000000)
 
 typedef enum body_kind {
     BODY_CREATE,
@@ -34,7 +36,7 @@ static int parse_kind(body_kind_t kind, const char *body, size_t len, gdn_proble
 
     switch (kind) {
     case BODY_CREATE:
-        rc = gdn_task_parse_create(body, len, &task, &doc, problems);
+        rc = gdn_task_parse_create(body, len, 0, &task, &doc, problems);
         break;
     case BODY_COMPLETE:
         rc = gdn_task_parse_complete(body, len, &complete, &doc, problems);
@@ -106,9 +108,12 @@ typedef struct field_case {
     "int_from_float", "Input should be a valid integer, got a number with a fractional part"
 #define TOO_LARGE                                                                                  \
     "int_parsing_size", "Unable to parse input string as an integer, exceeds maximum size"
-#define LITERAL "literal_error", "Input should be 'completed' or 'failed'"
+#define LITERAL "literal_error", "Input should be 'completed', 'failed' or 'retry'"
 #define ROLE_CHARS "value_error", "Value error, role must not contain ',' or NUL characters"
 #define WORKER_CHARS "value_error", "Value error, worker_id must not contain '/' or NUL characters"
+#define AT_LEAST_1 "greater_than_equal", "Input should be greater than or equal to 1"
+#define DATETIME "datetime_parsing", "Input should be a valid datetime"
+#define NUMBER_TYPE "float_type", "Input should be a valid number"
 
 static void check_field_cases(body_kind_t kind, const field_case_t *cases, size_t count)
 {
@@ -139,7 +144,7 @@ static void test_task__create_fills_defaults(void)
     gdn_problems_t problems;
 
     CU_ASSERT_EQUAL_FATAL(gdn_problems_init(&problems), 0);
-    CU_ASSERT_EQUAL_FATAL(gdn_task_parse_create(body, strlen(body), &task, &doc, &problems), 0);
+    CU_ASSERT_EQUAL_FATAL(gdn_task_parse_create(body, strlen(body), 0, &task, &doc, &problems), 0);
     CU_ASSERT_EQUAL(problems.count, 0);
     CU_ASSERT_PTR_NOT_NULL(doc);
     CU_ASSERT_EQUAL(task.task_type_len, 9);
@@ -157,6 +162,16 @@ static void test_task__create_fills_defaults(void)
     CU_ASSERT_EQUAL(task.finished, 0);
     CU_ASSERT_PTR_NULL(task.result);
     CU_ASSERT_PTR_NULL(task.observation_id);
+
+    /* No lease in the body leaves it to the server's default; attempts start unused. */
+    CU_ASSERT_EQUAL(task.attempts, 0);
+    CU_ASSERT_EQUAL(task.max_attempts, GDN_TASK_MAX_ATTEMPTS_DEFAULT);
+    CU_ASSERT_EQUAL(task.max_attempts, 3);
+    CU_ASSERT_EQUAL(task.lease_s, 0);
+    CU_ASSERT_EQUAL(task.run_at_us, 0);
+    CU_ASSERT_EQUAL(task.lease_expires_us, 0);
+    CU_ASSERT_PTR_NULL(task.error);
+    CU_ASSERT_PTR_NULL(task.late_result);
     gdn_json_free(doc);
     gdn_problems_free(&problems);
 }
@@ -165,13 +180,14 @@ static void test_task__create_reads_every_field(void)
 {
     const char *body = "{\"task_type\":\"t\",\"role\":\"gardener\",\"input_data\":{\"k\":[1,2]},"
                        "\"priority\":-3,\"project_id\":\"p\",\"context_enabled\":false,"
-                       "\"context_limit\":1e2,\"priority\":9.0}";
+                       "\"context_limit\":1e2,\"priority\":9.0,\"lease_s\":30,"
+                       "\"max_attempts\":7,\"run_at\":\"2026-01-17T12:34:56.123456\"}";
     gdn_task_t task;
     gdn_json_doc_t *doc = NULL;
     gdn_problems_t problems;
 
     CU_ASSERT_EQUAL_FATAL(gdn_problems_init(&problems), 0);
-    CU_ASSERT_EQUAL_FATAL(gdn_task_parse_create(body, strlen(body), &task, &doc, &problems), 0);
+    CU_ASSERT_EQUAL_FATAL(gdn_task_parse_create(body, strlen(body), 0, &task, &doc, &problems), 0);
     CU_ASSERT_EQUAL(task.role_len, 8);
     CU_ASSERT_EQUAL(memcmp(task.role, "gardener", 8), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(task.input_data);
@@ -182,6 +198,10 @@ static void test_task__create_reads_every_field(void)
     CU_ASSERT_EQUAL(task.project_id[0], 'p');
     CU_ASSERT_EQUAL(task.context_enabled, 0);
     CU_ASSERT_EQUAL(task.context_limit, 100);
+    CU_ASSERT_EQUAL(task.lease_s, 30);
+    CU_ASSERT_EQUAL(task.max_attempts, 7);
+    CU_ASSERT_EQUAL(task.attempts, 0);
+    CU_ASSERT_EQUAL(task.run_at_us, SOME_TIME);
     gdn_json_free(doc);
     gdn_problems_free(&problems);
 }
@@ -279,9 +299,156 @@ static void test_task__create_reports_every_problem_together(void)
                    "{\"type\":\"string_type\",\"loc\":[\"body\",\"task_id\"],"
                    "\"msg\":\"Input should be a valid string\"},"
                    "{\"type\":\"literal_error\",\"loc\":[\"body\",\"status\"],"
-                   "\"msg\":\"Input should be 'completed' or 'failed'\"},"
+                   "\"msg\":\"Input should be 'completed', 'failed' or 'retry'\"},"
                    "{\"type\":\"string_type\",\"loc\":[\"body\",\"observation_id\"],"
                    "\"msg\":\"Input should be a valid string\"}]}");
+}
+
+/* Parses a create body that must be accepted, with `now_us` as the time of the request. */
+static void parse_create_ok(const char *body, int64_t now_us, gdn_task_t *task,
+                            gdn_json_doc_t **doc)
+{
+    gdn_problems_t problems;
+
+    CU_ASSERT_EQUAL_FATAL(gdn_problems_init(&problems), 0);
+
+    int rc = gdn_task_parse_create(body, strlen(body), now_us, task, doc, &problems);
+
+    if (rc != 0) {
+        char *text = gdn_problems_render(&problems, NULL);
+
+        fprintf(stderr, "\nbody %s\nrefused with %s\n", body, text != NULL ? text : "?");
+        free(text);
+    }
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    gdn_problems_free(&problems);
+}
+
+static void test_task__create_bounds_lease_and_attempts(void)
+{
+    static const field_case_t cases[] = {
+        {"{\"task_type\":\"t\",\"lease_s\":0}", "lease_s", AT_LEAST_1},
+        {"{\"task_type\":\"t\",\"lease_s\":-30}", "lease_s", AT_LEAST_1},
+        {"{\"task_type\":\"t\",\"lease_s\":604801}", "lease_s", "less_than_equal",
+         "Input should be less than or equal to 604800"},
+        {"{\"task_type\":\"t\",\"lease_s\":1.5}", "lease_s", FRACTION},
+        {"{\"task_type\":\"t\",\"lease_s\":1e400}", "lease_s", TOO_LARGE},
+        {"{\"task_type\":\"t\",\"lease_s\":\"60\"}", "lease_s", INT_TYPE},
+        {"{\"task_type\":\"t\",\"max_attempts\":0}", "max_attempts", AT_LEAST_1},
+        {"{\"task_type\":\"t\",\"max_attempts\":-1}", "max_attempts", AT_LEAST_1},
+        {"{\"task_type\":\"t\",\"max_attempts\":1001}", "max_attempts", "less_than_equal",
+         "Input should be less than or equal to 1000"},
+        {"{\"task_type\":\"t\",\"max_attempts\":true}", "max_attempts", INT_TYPE},
+    };
+
+    check_field_cases(BODY_CREATE, cases, sizeof(cases) / sizeof(cases[0]));
+
+    /* Both ends of each range are accepted. */
+    gdn_task_t task;
+    gdn_json_doc_t *doc = NULL;
+
+    parse_create_ok("{\"task_type\":\"t\",\"lease_s\":1,\"max_attempts\":1}", 0, &task, &doc);
+    CU_ASSERT_EQUAL(task.lease_s, 1);
+    CU_ASSERT_EQUAL(task.max_attempts, 1);
+    gdn_json_free(doc);
+    parse_create_ok("{\"task_type\":\"t\",\"lease_s\":604800,\"max_attempts\":1000}", 0, &task,
+                    &doc);
+    CU_ASSERT_EQUAL(task.lease_s, GDN_TASK_LEASE_MAX_S);
+    CU_ASSERT_EQUAL(task.max_attempts, GDN_TASK_MAX_ATTEMPTS_LIMIT);
+    gdn_json_free(doc);
+}
+
+/* Parses a create body at SOME_TIME and returns the run_at it gives (0 for none). */
+static int64_t scheduled_run_at(const char *body)
+{
+    gdn_task_t task;
+    gdn_json_doc_t *doc = NULL;
+
+    parse_create_ok(body, SOME_TIME, &task, &doc);
+    gdn_json_free(doc);
+    return task.run_at_us;
+}
+
+static void test_task__create_schedules_by_run_at_or_delay(void)
+{
+    int64_t year_s = GDN_TASK_DELAY_MAX_S;
+
+    CU_ASSERT_EQUAL(scheduled_run_at("{\"task_type\":\"t\"}"), 0);
+    CU_ASSERT_EQUAL(
+        scheduled_run_at("{\"task_type\":\"t\",\"run_at\":\"2026-01-17T12:34:56.123456\"}"),
+        SOME_TIME);
+    CU_ASSERT_EQUAL(scheduled_run_at("{\"task_type\":\"t\",\"run_at\":\"2026-02-01T00:00:00Z\"}"),
+                    INT64_C(1769904000000000));
+
+    /* A time in the past is accepted: the task is claimable at once. */
+    CU_ASSERT_EQUAL(scheduled_run_at("{\"task_type\":\"t\",\"run_at\":\"1999-12-31T23:59:59.5\"}"),
+                    INT64_C(946684799500000));
+
+    /* delay_s counts from the request, in whole or fractional seconds; 0 is no delay. */
+    CU_ASSERT_EQUAL(scheduled_run_at("{\"task_type\":\"t\",\"delay_s\":90}"),
+                    SOME_TIME + 90 * SECOND_US);
+    CU_ASSERT_EQUAL(scheduled_run_at("{\"task_type\":\"t\",\"delay_s\":0.25}"),
+                    SOME_TIME + SECOND_US / 4);
+    CU_ASSERT_EQUAL(scheduled_run_at("{\"task_type\":\"t\",\"delay_s\":1.5e1}"),
+                    SOME_TIME + 15 * SECOND_US);
+    CU_ASSERT_EQUAL(scheduled_run_at("{\"task_type\":\"t\",\"delay_s\":0}"), 0);
+    CU_ASSERT_EQUAL(scheduled_run_at("{\"task_type\":\"t\",\"delay_s\":31622400}"),
+                    SOME_TIME + year_s * SECOND_US);
+
+    /* A null counts as absent, so one field null and the other given is not both. */
+    CU_ASSERT_EQUAL(scheduled_run_at("{\"task_type\":\"t\",\"run_at\":null,\"delay_s\":2}"),
+                    SOME_TIME + 2 * SECOND_US);
+    CU_ASSERT_EQUAL(scheduled_run_at("{\"task_type\":\"t\",\"run_at\":\"2026-01-17T12:34:56."
+                                     "123456\",\"delay_s\":null}"),
+                    SOME_TIME);
+    CU_ASSERT_EQUAL(scheduled_run_at("{\"task_type\":\"t\",\"run_at\":null,\"delay_s\":null}"), 0);
+}
+
+/* Checks that a create body is refused with exactly one problem, located at ["body", field]. */
+static void check_refused_at(const char *body, const char *field)
+{
+    gdn_problems_t problems;
+    char loc[128];
+
+    CU_ASSERT_EQUAL_FATAL(gdn_problems_init(&problems), 0);
+    CU_ASSERT_EQUAL(parse_kind(BODY_CREATE, body, strlen(body), &problems), GDN_EINVALID);
+    CU_ASSERT_EQUAL(problems.count, 1);
+
+    char *text = gdn_problems_render(&problems, NULL);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    snprintf(loc, sizeof(loc), "\"loc\":[\"body\",\"%s\"]", field);
+    if (strstr(text, loc) == NULL)
+        fprintf(stderr, "\nbody %s\ngave %s\n", body, text);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, loc));
+    free(text);
+    gdn_problems_free(&problems);
+}
+
+static void test_task__create_refuses_bad_schedules(void)
+{
+    static const field_case_t cases[] = {
+        {"{\"task_type\":\"t\",\"run_at\":\"tomorrow\"}", "run_at", DATETIME},
+        {"{\"task_type\":\"t\",\"run_at\":\"2026-02-30T00:00:00\"}", "run_at", DATETIME},
+        {"{\"task_type\":\"t\",\"run_at\":\"2026-01-17 12:34:56\"}", "run_at", DATETIME},
+        {"{\"task_type\":\"t\",\"run_at\":\"2026-01-17T12:34:56+02:00\"}", "run_at", DATETIME},
+        {"{\"task_type\":\"t\",\"run_at\":1768653296}", "run_at", STRING_TYPE},
+        {"{\"task_type\":\"t\",\"delay_s\":\"5\"}", "delay_s", NUMBER_TYPE},
+        {"{\"task_type\":\"t\",\"delay_s\":true}", "delay_s", NUMBER_TYPE},
+        {"{\"task_type\":\"t\",\"delay_s\":[5]}", "delay_s", NUMBER_TYPE},
+        {"{\"task_type\":\"t\",\"run_at\":\"2026-01-17T12:34:56\",\"delay_s\":5}", "delay_s",
+         "value_error", "Value error, give run_at or delay_s, not both"},
+        {"{\"task_type\":\"t\",\"delay_s\":0,\"run_at\":\"2026-01-17T12:34:56\"}", "delay_s",
+         "value_error", "Value error, give run_at or delay_s, not both"},
+    };
+
+    check_field_cases(BODY_CREATE, cases, sizeof(cases) / sizeof(cases[0]));
+
+    /* A negative delay, or one beyond a year, is refused. */
+    check_refused_at("{\"task_type\":\"t\",\"delay_s\":-1}", "delay_s");
+    check_refused_at("{\"task_type\":\"t\",\"delay_s\":-0.000001}", "delay_s");
+    check_refused_at("{\"task_type\":\"t\",\"delay_s\":31622400.5}", "delay_s");
+    check_refused_at("{\"task_type\":\"t\",\"delay_s\":1e400}", "delay_s");
 }
 
 static void test_task__bodies_that_are_not_objects_are_refused(void)
@@ -329,6 +496,8 @@ static void test_task__complete_fills_defaults(void)
     CU_ASSERT_PTR_NULL(complete.result);
     CU_ASSERT_EQUAL(complete.status, GDN_TASK_COMPLETED);
     CU_ASSERT_PTR_NULL(complete.observation_id);
+    CU_ASSERT_EQUAL(complete.retry, 0);
+    CU_ASSERT_PTR_NULL(complete.worker_id);
     gdn_json_free(doc);
     gdn_problems_free(&problems);
 }
@@ -363,6 +532,45 @@ static void test_task__complete_reads_every_field(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(complete.result);
     CU_ASSERT_EQUAL(complete.result->type, GDN_JSON_STRING);
     gdn_json_free(doc);
+}
+
+static void test_task__complete_reads_retry_and_worker(void)
+{
+    const char *body = "{\"task_id\":\"" VALID_ID "\",\"status\":\"retry\",\"worker_id\":\"pi-4\","
+                       "\"result\":{\"error\":\"busy\"}}";
+    gdn_task_complete_t complete;
+    gdn_json_doc_t *doc = NULL;
+
+    CU_ASSERT_EQUAL_FATAL(gdn_task_parse_complete(body, strlen(body), &complete, &doc, NULL), 0);
+    CU_ASSERT_EQUAL(complete.retry, 1);
+    CU_ASSERT_EQUAL(complete.worker_id_len, 4);
+    CU_ASSERT(complete.worker_id != NULL && memcmp(complete.worker_id, "pi-4", 4) == 0);
+    CU_ASSERT_PTR_NOT_NULL(complete.result);
+    gdn_json_free(doc);
+
+    /* A finishing status is no retry; a null worker is a client that names none. */
+    body = "{\"task_id\":\"" VALID_ID "\",\"status\":\"failed\",\"worker_id\":null}";
+    CU_ASSERT_EQUAL_FATAL(gdn_task_parse_complete(body, strlen(body), &complete, &doc, NULL), 0);
+    CU_ASSERT_EQUAL(complete.retry, 0);
+    CU_ASSERT_EQUAL(complete.status, GDN_TASK_FAILED);
+    CU_ASSERT_PTR_NULL(complete.worker_id);
+    CU_ASSERT_EQUAL(complete.worker_id_len, 0);
+    gdn_json_free(doc);
+
+    /* The longest worker id is accepted, one byte more is not. */
+    char big[GDN_WORKER_ID_MAX + 80];
+    int head = snprintf(big, sizeof(big), "{\"task_id\":\"" VALID_ID "\",\"worker_id\":\"");
+
+    memset(big + head, 'w', GDN_WORKER_ID_MAX);
+    snprintf(big + head + GDN_WORKER_ID_MAX, sizeof(big) - (size_t)head - GDN_WORKER_ID_MAX, "\"}");
+    CU_ASSERT_EQUAL_FATAL(gdn_task_parse_complete(big, strlen(big), &complete, &doc, NULL), 0);
+    CU_ASSERT_EQUAL(complete.worker_id_len, GDN_WORKER_ID_MAX);
+    gdn_json_free(doc);
+    memset(big + head, 'w', GDN_WORKER_ID_MAX + 1);
+    snprintf(big + head + GDN_WORKER_ID_MAX + 1, sizeof(big) - (size_t)head - GDN_WORKER_ID_MAX - 1,
+             "\"}");
+    check_field_problem(BODY_COMPLETE, big, "worker_id", "string_too_long",
+                        "String should have at most 200 characters");
 }
 
 static void test_task__complete_with_an_unknown_id_is_left_for_not_found(void)
@@ -400,6 +608,11 @@ static void test_task__complete_refuses_each_wrong_field(void)
         {"{\"task_id\":\"" VALID_ID "\",\"status\":null}", "status", LITERAL},
         {"{\"task_id\":\"" VALID_ID "\",\"observation_id\":5}", "observation_id", STRING_TYPE},
         {"{\"task_id\":\"" VALID_ID "\",\"observation_id\":{}}", "observation_id", STRING_TYPE},
+        {"{\"task_id\":\"" VALID_ID "\",\"status\":\"Retry\"}", "status", LITERAL},
+        {"{\"task_id\":\"" VALID_ID "\",\"status\":\"retrying\"}", "status", LITERAL},
+        {"{\"task_id\":\"" VALID_ID "\",\"worker_id\":5}", "worker_id", STRING_TYPE},
+        {"{\"task_id\":\"" VALID_ID "\",\"worker_id\":\"\"}", "worker_id", TOO_SHORT},
+        {"{\"task_id\":\"" VALID_ID "\",\"worker_id\":\"a/b\"}", "worker_id", WORKER_CHARS},
     };
 
     check_field_cases(BODY_COMPLETE, cases, sizeof(cases) / sizeof(cases[0]));
@@ -514,7 +727,8 @@ static void test_task__problems_render_as_fastapi_does(void)
 static void make_full_task(gdn_task_t *task, gdn_json_doc_t **doc)
 {
     const char *values = "{\"input\":{\"path\":\"/a/b\",\"n\":[1,2.50,-0,1E+3],\"s\":\"\\u0000\"},"
-                         "\"result\":{\"summary\":\"d\xc3\xa9j\xc3\xa0 vu\",\"ok\":true}}";
+                         "\"result\":{\"summary\":\"d\xc3\xa9j\xc3\xa0 vu\",\"ok\":true},"
+                         "\"late\":[\"slow\",null]}";
 
     CU_ASSERT_EQUAL_FATAL(gdn_json_parse(values, strlen(values), doc, NULL), 0);
     memset(task, 0, sizeof(*task));
@@ -540,6 +754,14 @@ static void make_full_task(gdn_task_t *task, gdn_json_doc_t **doc)
     task->completed_us = SOME_TIME + 2;
     task->observation_id = "obs";
     task->observation_id_len = 3;
+    task->attempts = 2;
+    task->max_attempts = 5;
+    task->lease_s = 45;
+    task->run_at_us = SOME_TIME + 3;
+    task->lease_expires_us = SOME_TIME + 4;
+    task->error = "lease expired";
+    task->error_len = 13;
+    task->late_result = gdn_json_get(gdn_json_root(*doc), "late");
 }
 
 static void test_task__render_writes_fields_in_order(void)
@@ -558,9 +780,13 @@ static void test_task__render_writes_fields_in_order(void)
         "\"created_at\":\"1970-01-01T00:00:00.000000\","
         "\"updated_at\":\"2026-01-17T12:34:56.123456\",\"project_id\":\"default\","
         "\"context_enabled\":false,\"context_limit\":9223372036854775807,"
+        "\"attempts\":2,\"max_attempts\":5,\"lease_s\":45,"
+        "\"run_at\":\"2026-01-17T12:34:56.123459\","
         "\"assigned_to\":\"pi-4\",\"assigned_at\":\"2026-01-17T12:34:56.123455\","
+        "\"lease_expires_at\":\"2026-01-17T12:34:56.123460\","
         "\"result\":{\"summary\":\"d\xc3\xa9j\xc3\xa0 vu\",\"ok\":true},"
-        "\"completed_at\":\"2026-01-17T12:34:56.123458\",\"observation_id\":\"obs\"}";
+        "\"completed_at\":\"2026-01-17T12:34:56.123458\",\"observation_id\":\"obs\","
+        "\"error\":\"lease expired\",\"late_result\":[\"slow\",null]}";
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     if (strcmp(text, expected) != 0)
@@ -569,7 +795,8 @@ static void test_task__render_writes_fields_in_order(void)
     CU_ASSERT_EQUAL(len, strlen(expected));
     free(text);
 
-    /* A fresh task: no assignment, no result, input_data and result absent. */
+    /* A fresh task: no assignment, no result, input_data and result absent, and of the
+     * lifecycle fields only the three that every task carries. */
     task.input_data = NULL;
     task.status = GDN_TASK_PENDING;
     task.priority = 5;
@@ -578,12 +805,20 @@ static void test_task__render_writes_fields_in_order(void)
     task.assigned_to = NULL;
     task.finished = 0;
     task.observation_id = NULL;
+    task.attempts = 0;
+    task.max_attempts = 3;
+    task.lease_s = 0;
+    task.run_at_us = 0;
+    task.lease_expires_us = 0;
+    task.error = NULL;
+    task.late_result = NULL;
     text = gdn_task_render(&task, &len);
     expected = "{\"id\":\"" VALID_ID "\",\"role\":\"gardener\",\"task_type\":\"summarize\","
                "\"input_data\":{},\"priority\":5,\"status\":\"pending\","
                "\"created_at\":\"1970-01-01T00:00:00.000000\","
                "\"updated_at\":\"2026-01-17T12:34:56.123456\",\"project_id\":\"default\","
-               "\"context_enabled\":true,\"context_limit\":10}";
+               "\"context_enabled\":true,\"context_limit\":10,\"attempts\":0,"
+               "\"max_attempts\":3,\"lease_s\":0}";
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_STRING_EQUAL(text, expected);
     free(text);
@@ -631,6 +866,16 @@ static void check_task_round_trip(const gdn_task_t *task)
         CU_ASSERT_EQUAL(back.assigned_us, task->assigned_us);
     if (task->finished)
         CU_ASSERT_EQUAL(back.completed_us, task->completed_us);
+    CU_ASSERT_EQUAL(back.attempts, task->attempts);
+    CU_ASSERT_EQUAL(back.max_attempts, task->max_attempts);
+    CU_ASSERT_EQUAL(back.lease_s, task->lease_s);
+    CU_ASSERT_EQUAL(back.run_at_us, task->run_at_us);
+    CU_ASSERT_EQUAL(back.lease_expires_us, task->lease_expires_us);
+    CU_ASSERT_EQUAL(back.error != NULL, task->error != NULL);
+    if (task->error != NULL && back.error != NULL)
+        CU_ASSERT(back.error_len == task->error_len &&
+                  memcmp(back.error, task->error, task->error_len) == 0);
+    CU_ASSERT_EQUAL(back.late_result != NULL, task->late_result != NULL);
     free(again);
     free(text);
     gdn_json_free(doc);
@@ -647,6 +892,16 @@ static void test_task__stored_tasks_round_trip_exactly(void)
     task.result = NULL;
     check_task_round_trip(&task);
 
+    /* Each optional lifecycle field may be absent on its own. */
+    task.late_result = NULL;
+    check_task_round_trip(&task);
+    task.error = NULL;
+    check_task_round_trip(&task);
+    task.run_at_us = 0;
+    check_task_round_trip(&task);
+    task.lease_expires_us = 0;
+    check_task_round_trip(&task);
+
     task.observation_id = NULL;
     task.finished = 0;
     task.status = GDN_TASK_PROCESSING;
@@ -661,7 +916,7 @@ static void test_task__stored_tasks_round_trip_exactly(void)
     const char *body = "{\"task_type\":\"t\",\"input_data\":{\"deep\":[[[{\"x\":\"\\/\"}]]]}}";
     gdn_json_doc_t *body_doc = NULL;
 
-    CU_ASSERT_EQUAL_FATAL(gdn_task_parse_create(body, strlen(body), &task, &body_doc, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(gdn_task_parse_create(body, strlen(body), 0, &task, &body_doc, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(gdn_task_new_id(task.id), 0);
     task.created_us = SOME_TIME;
     task.updated_us = SOME_TIME;
@@ -753,6 +1008,12 @@ static void test_task__stored_tasks_with_bad_values_are_refused(void)
         {"\"created_at\":\"2026-01-17T12:34:56.123456\"", "\"created_at\":\"yesterday\""},
         {"\"role\":\"r\"", "\"role\":null"},
         {"\"extra\":[1]", "\"assigned_to\":\"w\""},
+        {"\"extra\":[1]", "\"attempts\":\"1\""},
+        {"\"extra\":[1]", "\"max_attempts\":2.5"},
+        {"\"extra\":[1]", "\"lease_s\":null"},
+        {"\"extra\":[1]", "\"run_at\":\"soon\""},
+        {"\"extra\":[1]", "\"lease_expires_at\":5"},
+        {"\"extra\":[1]", "\"error\":false"},
     };
 
     for (size_t i = 0; i < sizeof(swaps) / sizeof(swaps[0]); i++) {
@@ -763,6 +1024,79 @@ static void test_task__stored_tasks_with_bad_values_are_refused(void)
         snprintf(json, sizeof(json), "%.*s%s%s", (int)(at - good), good, swaps[i].to,
                  at + strlen(swaps[i].from));
         check_bad_stored_task(json);
+    }
+}
+
+static void test_task__stored_tasks_without_lifecycle_fields_read_as_defaults(void)
+{
+    /* An object as the server stored it before tasks had leases and attempts. */
+    const char *old = "{\"id\":\"" VALID_ID "\",\"role\":\"r\",\"task_type\":\"t\","
+                      "\"input_data\":{},\"priority\":5,\"status\":\"processing\","
+                      "\"created_at\":\"2026-01-17T12:34:56.123456\","
+                      "\"updated_at\":\"2026-01-17T12:34:56.123456\",\"project_id\":\"p\","
+                      "\"context_enabled\":true,\"context_limit\":10,"
+                      "\"assigned_to\":\"w\",\"assigned_at\":\"2026-01-17T12:34:56.123456\"}";
+    gdn_task_t task;
+    gdn_json_doc_t *doc = NULL;
+
+    CU_ASSERT_EQUAL_FATAL(gdn_task_from_json(old, strlen(old), &task, &doc), 0);
+    CU_ASSERT_EQUAL(task.attempts, 0);
+    CU_ASSERT_EQUAL(task.max_attempts, GDN_TASK_MAX_ATTEMPTS_DEFAULT);
+    CU_ASSERT_EQUAL(task.lease_s, 0);
+    CU_ASSERT_EQUAL(task.run_at_us, 0);
+    CU_ASSERT_EQUAL(task.lease_expires_us, 0);
+    CU_ASSERT_PTR_NULL(task.error);
+    CU_ASSERT_PTR_NULL(task.late_result);
+    CU_ASSERT_EQUAL(task.status, GDN_TASK_PROCESSING);
+
+    /* Written again, it carries the defaults after context_limit. */
+    size_t len = 0;
+    char *text = gdn_task_render(&task, &len);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"context_limit\":10,\"attempts\":0,\"max_attempts\":3,"
+                                        "\"lease_s\":0,\"assigned_to\":\"w\","));
+    free(text);
+    gdn_json_free(doc);
+}
+
+/* Reads a stored task object and checks that rendering it again gives the same text. */
+static void check_stored_text_round_trip(const char *json)
+{
+    gdn_task_t task;
+    gdn_json_doc_t *doc = NULL;
+
+    CU_ASSERT_EQUAL_FATAL(gdn_task_from_json(json, strlen(json), &task, &doc), 0);
+
+    size_t len = 0;
+    char *text = gdn_task_render(&task, &len);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    if (strcmp(text, json) != 0)
+        fprintf(stderr, "\nread   %s\nwrote  %s\n", json, text);
+    CU_ASSERT_STRING_EQUAL(text, json);
+    free(text);
+    gdn_json_free(doc);
+}
+
+static void test_task__stored_late_results_round_trip_exactly(void)
+{
+    /* A worker that lost its claim may report any JSON, null included, and the server keeps it
+     * as late_result: each later save of the task must keep it as it was. */
+    static const char *const late_results[] = {"{\"n\":1}", "[]", "\"text\"", "0", "false", "null"};
+
+    for (size_t i = 0; i < sizeof(late_results) / sizeof(late_results[0]); i++) {
+        char json[1024];
+
+        snprintf(json, sizeof(json),
+                 "{\"id\":\"" VALID_ID "\",\"role\":\"r\",\"task_type\":\"t\","
+                 "\"input_data\":{},\"priority\":5,\"status\":\"pending\","
+                 "\"created_at\":\"2026-01-17T12:34:56.123456\","
+                 "\"updated_at\":\"2026-01-17T12:34:56.123456\",\"project_id\":\"p\","
+                 "\"context_enabled\":true,\"context_limit\":10,\"attempts\":1,"
+                 "\"max_attempts\":3,\"lease_s\":0,\"late_result\":%s}",
+                 late_results[i]);
+        check_stored_text_round_trip(json);
     }
 }
 
@@ -917,10 +1251,18 @@ static CU_TestInfo task_tests[] = {
     {"string fields are limited in length", test_task__create_enforces_length_limits},
     {"every problem of a body is reported together",
      test_task__create_reports_every_problem_together},
+    {"lease_s and max_attempts are accepted within their bounds only",
+     test_task__create_bounds_lease_and_attempts},
+    {"run_at sets the time a task becomes claimable, delay_s counts from the request",
+     test_task__create_schedules_by_run_at_or_delay},
+    {"a bad run_at or delay_s, or both together, is refused",
+     test_task__create_refuses_bad_schedules},
     {"bodies that are empty, not JSON or not objects are refused",
      test_task__bodies_that_are_not_objects_are_refused},
     {"a complete body fills the defaults of absent fields", test_task__complete_fills_defaults},
     {"a complete body sets every field it gives", test_task__complete_reads_every_field},
+    {"a complete body reads the retry status and the completing worker",
+     test_task__complete_reads_retry_and_worker},
     {"a complete body with an unknown id leaves the id empty",
      test_task__complete_with_an_unknown_id_is_left_for_not_found},
     {"a complete body with a wrong field is refused with its problem",
@@ -936,6 +1278,10 @@ static CU_TestInfo task_tests[] = {
      test_task__stored_tasks_missing_fields_are_refused},
     {"a stored task with a bad value is refused",
      test_task__stored_tasks_with_bad_values_are_refused},
+    {"a stored task without attempts, max_attempts and lease_s reads them as the defaults",
+     test_task__stored_tasks_without_lifecycle_fields_read_as_defaults},
+    {"a stored late result of any JSON value reads back and renders identically",
+     test_task__stored_late_results_round_trip_exactly},
     {"a stored worker reads back and renders identically",
      test_task__stored_workers_round_trip_exactly},
     {"new ids are distinct version 4 UUIDs", test_task__new_ids_are_distinct_version_4_uuids},
