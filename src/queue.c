@@ -616,6 +616,14 @@ static int keep_late_result(gdn_journal_txn_t *txn, gdn_task_t *task,
     return save_task(txn, task, task->status, 0, 0);
 }
 
+/* Tells whether the completing worker is the one that finished the task. */
+static int finished_by(const gdn_task_t *task, const gdn_task_complete_t *complete)
+{
+    return task->error == NULL && task->assigned_to != NULL &&
+           task->assigned_to_len == complete->worker_id_len &&
+           memcmp(task->assigned_to, complete->worker_id, complete->worker_id_len) == 0;
+}
+
 static int holds(const gdn_task_t *task, const gdn_task_complete_t *complete)
 {
     return task->status == GDN_TASK_PROCESSING && task->assigned_to != NULL &&
@@ -637,11 +645,21 @@ int gdn_queue_complete(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
     gdn_task_status_t was = task->status;
     int open = was == GDN_TASK_PENDING || was == GDN_TASK_PROCESSING;
 
-    if (task->finished || was == GDN_TASK_CANCELLED) {
-        *outcome = same_completion(task, complete) ? GDN_QUEUE_REPEATED : GDN_QUEUE_REFUSED;
-        if (was == GDN_TASK_CANCELLED && complete->worker_id != NULL) {
-            /* The worker now knows: it need not be told again in heartbeats. */
+    if (was == GDN_TASK_CANCELLED) {
+        *outcome = GDN_QUEUE_REFUSED;
+        /* The worker now knows: it need not be told again in heartbeats. */
+        if (complete->worker_id != NULL)
             rc = drop_held(txn, complete->worker_id, complete->worker_id_len, task->id);
+    } else if (task->finished) {
+        /* A repeat changes nothing. A worker that did not finish the task (the server failed
+         * it, or another worker completed it) is late: its result is kept. */
+        if (same_completion(task, complete)) {
+            *outcome = GDN_QUEUE_REPEATED;
+        } else if (complete->worker_id != NULL && !finished_by(task, complete)) {
+            *outcome = GDN_QUEUE_LATE;
+            rc = keep_late_result(txn, task, complete, now_us);
+        } else {
+            *outcome = GDN_QUEUE_REFUSED;
         }
     } else if (complete->worker_id != NULL && !holds(task, complete)) {
         *outcome = GDN_QUEUE_LATE;
@@ -1089,53 +1107,62 @@ typedef struct page {
  * request walk the whole journal: the page ends early and its cursor continues the walk. */
 #define LIST_EXAMINE_MAX 5000
 
-/* Appends the task if it passes the filters. Returns 1 when the page is done. */
+/* Tells whether a stored task passes the listing's role and project filters. The role is
+ * already applied by the index for claim-order listings without a project filter. */
+static int passes_filters(const gdn_queue_listing_t *listing, const gdn_journal_record_t *record)
+{
+    int role_by_index = listing->status < 0;
+
+    if (listing->project_id == NULL && (listing->role == NULL || role_by_index))
+        return 1;
+
+    loaded_task_t loaded = {0};
+    int keep = gdn_task_from_json(record->json, record->json_len, &loaded.task, &loaded.doc) == 0;
+
+    if (keep && listing->project_id != NULL)
+        keep = loaded.task.project_id_len == listing->project_id_len &&
+               memcmp(loaded.task.project_id, listing->project_id, listing->project_id_len) == 0;
+    if (keep && listing->role != NULL)
+        keep = loaded.task.role_len == strlen(listing->role) &&
+               memcmp(loaded.task.role, listing->role, loaded.task.role_len) == 0;
+    drop_task(&loaded);
+    return keep;
+}
+
+/*
+ * Appends the task if it passes the filters. Returns 1 when the page is done: a task that
+ * passes arrives once the page is full (it starts the next page), or the examination bound is
+ * reached. The cursor follows every entry examined before that, so that the next page starts
+ * right after what this one looked at.
+ */
 static int page_add(page_t *page, const char *id, const char *cursor)
 {
     char key[GDN_JOURNAL_KEY_MAX + 1];
     size_t key_len = gdn_record_key(key, "task", id, GDN_JOURNAL_ID_LEN);
     gdn_journal_record_t record;
 
-    if (page->written == page->listing->limit || page->examined == LIST_EXAMINE_MAX) {
+    if (page->examined == LIST_EXAMINE_MAX) {
         page->full = 1;
         return 1;
     }
-    page->examined++;
-    snprintf(page->cursor, sizeof(page->cursor), "%s", cursor);
 
     int rc = gdn_journal_get(page->txn, key, key_len, &record);
 
-    if (rc != 0) {
-        page->rc = rc == GDN_ENOTFOUND ? 0 : rc;
-        return page->rc != 0;
+    if (rc != 0 && rc != GDN_ENOTFOUND) {
+        page->rc = rc;
+        return 1;
     }
-
-    int keep = 1;
-    const gdn_queue_listing_t *listing = page->listing;
-
-    if (listing->project_id != NULL) {
-        loaded_task_t loaded = {0};
-
-        keep = gdn_task_from_json(record.json, record.json_len, &loaded.task, &loaded.doc) == 0 &&
-               loaded.task.project_id_len == listing->project_id_len &&
-               memcmp(loaded.task.project_id, listing->project_id, listing->project_id_len) == 0;
-        if (keep && listing->role != NULL)
-            keep = loaded.task.role_len == strlen(listing->role) &&
-                   memcmp(loaded.task.role, listing->role, loaded.task.role_len) == 0;
-        drop_task(&loaded);
-    } else if (listing->role != NULL && listing->status >= 0) {
-        loaded_task_t loaded = {0};
-
-        keep = gdn_task_from_json(record.json, record.json_len, &loaded.task, &loaded.doc) == 0 &&
-               loaded.task.role_len == strlen(listing->role) &&
-               memcmp(loaded.task.role, listing->role, loaded.task.role_len) == 0;
-        drop_task(&loaded);
+    if (rc == 0 && passes_filters(page->listing, &record)) {
+        if (page->written == page->listing->limit) {
+            page->full = 1;
+            return 1;
+        }
+        if (page->written++ > 0)
+            gdn_buf_append_str(page->out, ",");
+        gdn_buf_append(page->out, record.json, record.json_len);
     }
-    if (!keep)
-        return 0;
-    if (page->written++ > 0)
-        gdn_buf_append_str(page->out, ",");
-    gdn_buf_append(page->out, record.json, record.json_len);
+    page->examined++;
+    snprintf(page->cursor, sizeof(page->cursor), "%s", cursor);
     return 0;
 }
 

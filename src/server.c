@@ -27,9 +27,11 @@
 #include "gdn/log.h"
 #include "gdn/writes.h"
 
-/* Request bodies up to this many times the configured limit are read and answered with the
- * API's JSON 413. h2o refuses larger ones before reading them, with its own plain 413. */
+/* Request bodies up to four times the configured limit plus 16 MiB are read and answered with
+ * the API's JSON 413. h2o refuses larger ones before reading them: with its own plain-text 413
+ * on HTTP/1.1, and by resetting the stream on HTTP/2. */
 #define BODY_READ_FACTOR 4
+#define BODY_READ_EXTRA (16u << 20)
 
 /* How long HTTP/2 clients get to close their connections after a GOAWAY. */
 #define GRACEFUL_SHUTDOWN_MS 2000
@@ -148,7 +150,14 @@ static void *loop_main(void *arg)
         if (h2o_timeout_is_linked(&loop->ctx.http2._graceful_shutdown_timeout))
             h2o_timeout_unlink(&loop->ctx.http2._graceful_shutdown_timeout);
         gdn_writes_loop_dispose(loop);
+
+        h2o_multithread_queue_t *queue = loop->ctx.queue;
+
         h2o_context_dispose(&loop->ctx);
+        /* h2o 2.2.5 closes the context's message queue but, on this backend, never frees it;
+         * one loop turn lets the closed sockets go before the loop itself does. */
+        free(queue);
+        h2o_evloop_run(evloop, 0);
         h2o_evloop_destroy(evloop);
     } else {
         /* Limitation: h2o 2.2.5 cannot free a loop that still has connections, so a loop whose
@@ -239,7 +248,8 @@ static int setup_h2o(gdn_server_t *server, const gdn_config_t *config)
     h2o_config_init(globalconf);
     server->globalconf_ready = 1;
     globalconf->server_name = h2o_iovec_init(H2O_STRLIT("garden-orchestrator"));
-    globalconf->max_request_entity_size = config->max_body_bytes * BODY_READ_FACTOR;
+    globalconf->max_request_entity_size =
+        config->max_body_bytes * BODY_READ_FACTOR + BODY_READ_EXTRA;
     /* After a shutdown request, HTTP/2 clients that keep their connection open past this are
      * cut off by h2o, so that a stop ends within the drain time. */
     globalconf->http2.graceful_shutdown_timeout = GRACEFUL_SHUTDOWN_MS;

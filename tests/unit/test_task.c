@@ -575,11 +575,13 @@ static void test_task__complete_reads_retry_and_worker(void)
 
 static void test_task__complete_with_an_unknown_id_is_left_for_not_found(void)
 {
-    const char *ids[] = {"nope", "0F8FAD5B-D9CB-469F-A165-70867728950E", VALID_ID "0",
+    /* Any string is looked up: an empty one and a very long one are "not found" too. */
+    const char *ids[] = {"nope", "0F8FAD5B-D9CB-469F-A165-70867728950E", VALID_ID "0", "",
+                         "0123456789012345678901234567890123456789012345678901234567890123"
                          "0123456789012345678901234567890123456789012345678901234567890123"};
 
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
-        char body[200];
+        char body[300];
         gdn_task_complete_t complete;
         gdn_json_doc_t *doc = NULL;
 
@@ -598,9 +600,6 @@ static void test_task__complete_refuses_each_wrong_field(void)
         {"{\"result\":1}", "task_id", MISSING},
         {"{\"task_id\":5}", "task_id", STRING_TYPE},
         {"{\"task_id\":null}", "task_id", STRING_TYPE},
-        {"{\"task_id\":\"\"}", "task_id", TOO_SHORT},
-        {"{\"task_id\":\"01234567890123456789012345678901234567890123456789012345678901234\"}",
-         "task_id", "string_too_long", "String should have at most 64 characters"},
         {"{\"task_id\":\"" VALID_ID "\",\"status\":\"done\"}", "status", LITERAL},
         {"{\"task_id\":\"" VALID_ID "\",\"status\":\"pending\"}", "status", LITERAL},
         {"{\"task_id\":\"" VALID_ID "\",\"status\":\"Completed\"}", "status", LITERAL},
