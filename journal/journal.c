@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gdn/bytes.h"
 #include "gdn/error.h"
 #include "gdn/journal.h"
 
@@ -89,23 +90,6 @@ static int64_t wall_clock_us(void)
     return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
-static void put_u64be(unsigned char *out, uint64_t value)
-{
-    for (int i = 7; i >= 0; i--) {
-        out[i] = (unsigned char)(value & 0xff);
-        value >>= 8;
-    }
-}
-
-static uint64_t get_u64be(const unsigned char *in)
-{
-    uint64_t value = 0;
-
-    for (int i = 0; i < 8; i++)
-        value = (value << 8) | in[i];
-    return value;
-}
-
 /*
  * The index position of a pending task. Flipping the sign bit maps signed integers onto
  * unsigned ones in the same order; inverting the priority then makes higher priorities sort
@@ -113,15 +97,15 @@ static uint64_t get_u64be(const unsigned char *in)
  */
 static void encode_rank(unsigned char out[RANK_LEN], const gdn_journal_pending_t *entry)
 {
-    put_u64be(out, ~((uint64_t)entry->priority ^ UINT64_C(0x8000000000000000)));
-    put_u64be(out + 8, (uint64_t)entry->created_us ^ UINT64_C(0x8000000000000000));
+    gdn_put_u64be(out, ~((uint64_t)entry->priority ^ UINT64_C(0x8000000000000000)));
+    gdn_put_u64be(out + 8, (uint64_t)entry->created_us ^ UINT64_C(0x8000000000000000));
     memcpy(out + 16, entry->id, GDN_JOURNAL_ID_LEN);
 }
 
 static void decode_rank(const unsigned char in[RANK_LEN], gdn_journal_pending_t *entry)
 {
-    entry->priority = (int64_t)(~get_u64be(in) ^ UINT64_C(0x8000000000000000));
-    entry->created_us = (int64_t)(get_u64be(in + 8) ^ UINT64_C(0x8000000000000000));
+    entry->priority = (int64_t)(~gdn_get_u64be(in) ^ UINT64_C(0x8000000000000000));
+    entry->created_us = (int64_t)(gdn_get_u64be(in + 8) ^ UINT64_C(0x8000000000000000));
     memcpy(entry->id, in + 16, GDN_JOURNAL_ID_LEN);
     entry->id[GDN_JOURNAL_ID_LEN] = '\0';
 }

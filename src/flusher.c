@@ -508,17 +508,9 @@ int gdn_flusher_start(gdn_flusher_t **out, const gdn_config_t *config, gdn_journ
     pthread_mutex_init(&flusher->lock, NULL);
     pthread_cond_init(&flusher->wake, NULL);
 
-    gdn_s3_config_t s3_config = {
-        .endpoint = config->minio_endpoint,
-        .secure = config->minio_secure,
-        .bucket = config->minio_bucket,
-        .region = config->minio_region,
-        .access_key = config->minio_access_key,
-        .secret_key = config->minio_secret_key,
-        .connect_timeout_ms = config->s3_connect_timeout_ms,
-        .timeout_ms = config->s3_timeout_ms,
-        .concurrency = config->flush_concurrency,
-    };
+    gdn_s3_config_t s3_config;
+
+    gdn_s3_config_init(&s3_config, config);
     char err[256] = "";
     int rc = gdn_s3_open(&flusher->s3, &s3_config, err, sizeof(err));
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gdn/bytes.h"
 #include "gdn/error.h"
 #include "gdn/queue.h"
 
@@ -38,23 +39,6 @@ typedef struct loaded_task {
     int64_t marked_us;
 } loaded_task_t;
 
-static void put_u64be(unsigned char *out, uint64_t value)
-{
-    for (int i = 7; i >= 0; i--) {
-        out[i] = (unsigned char)(value & 0xff);
-        value >>= 8;
-    }
-}
-
-static uint64_t get_u64be(const unsigned char *in)
-{
-    uint64_t value = 0;
-
-    for (int i = 0; i < 8; i++)
-        value = (value << 8) | in[i];
-    return value;
-}
-
 /* ---- counters and indexes ---- */
 
 /* The journal keeps one counter per task status, named "status:<name>". */
@@ -74,7 +58,7 @@ static int count_status(gdn_journal_txn_t *txn, gdn_task_status_t status, int64_
 static size_t by_status_key(unsigned char *out, gdn_task_status_t status, const gdn_task_t *task)
 {
     out[0] = (unsigned char)status;
-    put_u64be(out + 1, (uint64_t)task->created_us);
+    gdn_put_u64be(out + 1, (uint64_t)task->created_us);
     memcpy(out + 9, task->id, GDN_JOURNAL_ID_LEN);
     return BY_STATUS_KEY_LEN;
 }
@@ -108,7 +92,7 @@ static size_t deadline_key(unsigned char *out, int64_t at_us, char kind, const c
 {
     if (len > GDN_JOURNAL_KEY_MAX)
         len = GDN_JOURNAL_KEY_MAX;
-    put_u64be(out, (uint64_t)at_us);
+    gdn_put_u64be(out, (uint64_t)at_us);
     out[8] = (unsigned char)kind;
     memcpy(out + 9, subject, len);
     return 9 + len;
@@ -911,7 +895,7 @@ static int on_due(void *arg, const void *key, size_t key_len, const void *value,
     if (key_len < 9 || key_len > DEADLINE_KEY_MAX)
         return 0;
 
-    int64_t at_us = (int64_t)get_u64be(bytes);
+    int64_t at_us = (int64_t)gdn_get_u64be(bytes);
 
     if (at_us > list->now_us)
         return 1;
@@ -1232,7 +1216,7 @@ static int on_status_entry(void *arg, const void *key, size_t key_len, const voi
         return 1;
     memcpy(id, bytes + 9, GDN_JOURNAL_ID_LEN);
     id[GDN_JOURNAL_ID_LEN] = '\0';
-    snprintf(text, sizeof(text), "%lld.%s", (long long)get_u64be(bytes + 1), id);
+    snprintf(text, sizeof(text), "%lld.%s", (long long)gdn_get_u64be(bytes + 1), id);
     return page_add(page, id, text);
 }
 
@@ -1243,7 +1227,7 @@ static int list_by_status(page_t *page, const gdn_journal_pending_t *after)
 
     start[0] = (unsigned char)page->listing->status;
     if (after != NULL) {
-        put_u64be(start + 1, (uint64_t)after->created_us);
+        gdn_put_u64be(start + 1, (uint64_t)after->created_us);
         memcpy(start + 9, after->id, GDN_JOURNAL_ID_LEN);
         start_len = BY_STATUS_KEY_LEN;
     }

@@ -59,17 +59,9 @@ static void free_keys(key_list_t *list)
 
 static int open_client(const gdn_config_t *config, gdn_s3_t **s3)
 {
-    gdn_s3_config_t s3_config = {
-        .endpoint = config->minio_endpoint,
-        .secure = config->minio_secure,
-        .bucket = config->minio_bucket,
-        .region = config->minio_region,
-        .access_key = config->minio_access_key,
-        .secret_key = config->minio_secret_key,
-        .connect_timeout_ms = config->s3_connect_timeout_ms,
-        .timeout_ms = config->s3_timeout_ms,
-        .concurrency = config->flush_concurrency,
-    };
+    gdn_s3_config_t s3_config;
+
+    gdn_s3_config_init(&s3_config, config);
     char err[256] = "";
     int rc = gdn_s3_open(s3, &s3_config, err, sizeof(err));
 

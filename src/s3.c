@@ -78,6 +78,21 @@ static char *copy_string(const char *text)
     return text != NULL ? strdup(text) : NULL;
 }
 
+void gdn_s3_config_init(gdn_s3_config_t *out, const gdn_config_t *config)
+{
+    *out = (gdn_s3_config_t){
+        .endpoint = config->minio_endpoint,
+        .secure = config->minio_secure,
+        .bucket = config->minio_bucket,
+        .region = config->minio_region,
+        .access_key = config->minio_access_key,
+        .secret_key = config->minio_secret_key,
+        .connect_timeout_ms = config->s3_connect_timeout_ms,
+        .timeout_ms = config->s3_timeout_ms,
+        .concurrency = config->flush_concurrency,
+    };
+}
+
 int gdn_s3_open(gdn_s3_t **out, const gdn_s3_config_t *config, char *err, size_t err_size)
 {
     *out = NULL;

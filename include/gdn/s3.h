@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gdn/config.h"
+
 /** Most keys one DeleteObjects request may carry (an S3 limit). */
 #define GDN_S3_DELETE_MAX 1000
 
@@ -66,6 +68,9 @@ typedef struct gdn_s3_request {
     char *response;       /**< the answer body, malloc'd and NUL-terminated, or NULL */
     size_t response_len;
 } gdn_s3_request_t;
+
+/** Fills an S3 client configuration from the server's (minio_* and s3_* keys). */
+void gdn_s3_config_init(gdn_s3_config_t *out, const gdn_config_t *config);
 
 /**
  * Creates a client.
