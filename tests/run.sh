@@ -18,7 +18,7 @@ run_suite() {
     shift
     cmake -S . -B "$dir" -DGDN_WERROR=ON "$@" >/dev/null
     cmake --build "$dir" -j "$jobs"
-    ctest --test-dir "$dir" --output-on-failure -j 1
+    ctest --test-dir "$dir" --output-on-failure --no-tests=error -j 1
 }
 
 echo "== build with warnings as errors, all tests"
