@@ -17,8 +17,8 @@
 
 /* Bytes of a record value before its JSON: version, expiry, time marked for upload. */
 #define RECORD_HEADER 24
-/* Bytes of a dirty value: version, then the delete flag. */
-#define DIRTY_VALUE 9
+/* Bytes of a change-log key: the version of the change, big-endian. */
+#define CHANGE_KEY 8
 /* Bytes of an index position: claim rank, created time, id. */
 #define RANK_LEN (8 + 8 + GDN_JOURNAL_ID_LEN)
 /* The longest key a scan may start from: any key of any database. */
@@ -352,16 +352,29 @@ int gdn_journal_get(gdn_journal_txn_t *txn, const char *key, size_t key_len,
     return 0;
 }
 
+/*
+ * Logs a change for upload. The log is keyed by the change's version, which only grows, so
+ * every change of a commit lands on the log's last page or two: a log keyed by record key
+ * would touch one scattered page per change, and each page costs its share of the fsync.
+ */
 static int mark_dirty(gdn_journal_txn_t *txn, const char *key, size_t key_len, uint64_t version,
                       int deleted)
 {
-    unsigned char value[DIRTY_VALUE];
-    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
-    MDB_val v = {.mv_size = sizeof(value), .mv_data = value};
+    unsigned char seq[CHANGE_KEY];
+    MDB_val k = {.mv_size = sizeof(seq), .mv_data = seq};
+    MDB_val v = {.mv_size = 1 + key_len, .mv_data = NULL};
 
-    memcpy(value, &version, 8);
-    value[8] = (unsigned char)deleted;
-    return translate(mdb_put(txn->txn, txn->journal->dirty, &k, &v, 0), "mark dirty");
+    gdn_put_u64be(seq, version);
+
+    int rc = mdb_put(txn->txn, txn->journal->dirty, &k, &v, MDB_RESERVE | MDB_APPEND);
+
+    if (rc == MDB_KEYEXIST) /* not the log's last key: only after a reopen with a reset seq */
+        rc = mdb_put(txn->txn, txn->journal->dirty, &k, &v, MDB_RESERVE);
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "mark dirty");
+    ((unsigned char *)v.mv_data)[0] = (unsigned char)deleted;
+    memcpy((unsigned char *)v.mv_data + 1, key, key_len);
+    return 0;
 }
 
 static uint64_t next_version(gdn_journal_txn_t *txn)
@@ -641,7 +654,7 @@ int gdn_journal_pending_compare(const gdn_journal_pending_t *a, const gdn_journa
     return memcmp(rank_a, rank_b, RANK_LEN);
 }
 
-int gdn_journal_dirty_list(gdn_journal_txn_t *txn, const char *after_key, gdn_journal_dirty_t *out,
+int gdn_journal_dirty_list(gdn_journal_txn_t *txn, uint64_t after_version, gdn_journal_dirty_t *out,
                            int max)
 {
     MDB_cursor *cursor;
@@ -650,23 +663,21 @@ int gdn_journal_dirty_list(gdn_journal_txn_t *txn, const char *after_key, gdn_jo
     if (rc != MDB_SUCCESS)
         return translate(rc, "open cursor");
 
-    MDB_val k = {.mv_size = 0, .mv_data = NULL};
+    unsigned char seq[CHANGE_KEY];
+    MDB_val k = {.mv_size = sizeof(seq), .mv_data = seq};
     MDB_val v;
     int count = 0;
 
-    if (after_key != NULL && *after_key != '\0') {
-        k.mv_size = strnlen(after_key, GDN_JOURNAL_KEY_MAX);
-        k.mv_data = (void *)after_key;
-        rc = seek_after(cursor, &k, &v, 1);
-    } else {
-        rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
-    }
+    gdn_put_u64be(seq, after_version);
+    rc = seek_after(cursor, &k, &v, 1);
     while (rc == MDB_SUCCESS && count < max) {
-        if (key_valid(k.mv_size) && v.mv_size == DIRTY_VALUE) {
-            memcpy(out[count].key, k.mv_data, k.mv_size);
-            out[count].key[k.mv_size] = '\0';
-            memcpy(&out[count].version, v.mv_data, 8);
-            out[count].deleted = ((const unsigned char *)v.mv_data)[8] != 0;
+        size_t key_len = v.mv_size > 0 ? v.mv_size - 1 : 0;
+
+        if (k.mv_size == CHANGE_KEY && key_valid(key_len)) {
+            memcpy(out[count].key, (const char *)v.mv_data + 1, key_len);
+            out[count].key[key_len] = '\0';
+            out[count].version = gdn_get_u64be(k.mv_data);
+            out[count].deleted = ((const unsigned char *)v.mv_data)[0] != 0;
             count++;
         }
         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
@@ -684,19 +695,17 @@ int gdn_journal_dirty_clear(gdn_journal_txn_t *txn, const char *key, uint64_t ve
     if (!key_valid(key_len) || !txn->write)
         return GDN_EINVALID;
 
-    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    unsigned char seq[CHANGE_KEY];
+    MDB_val k = {.mv_size = sizeof(seq), .mv_data = seq};
     MDB_val v;
+
+    gdn_put_u64be(seq, version);
+
     int rc = mdb_get(txn->txn, txn->journal->dirty, &k, &v);
 
     if (rc != MDB_SUCCESS)
         return translate(rc, "get dirty");
-
-    uint64_t stored;
-
-    if (v.mv_size != DIRTY_VALUE)
-        return GDN_ENOTFOUND;
-    memcpy(&stored, v.mv_data, 8);
-    if (stored != version)
+    if (v.mv_size != 1 + key_len || memcmp((const char *)v.mv_data + 1, key, key_len) != 0)
         return GDN_ENOTFOUND;
     return translate(mdb_del(txn->txn, txn->journal->dirty, &k, NULL), "clear dirty");
 }

@@ -22,10 +22,14 @@
  * change faster than they upload cannot keep a round going forever. */
 #define ROUND_STEPS_MAX 64
 
-/* One dirty record read for upload. */
+/* One logged change read for upload. Changes of one record are grouped: the one with the
+ * highest version leads the group and carries the record's current JSON; the others follow it
+ * and are cleared with it. */
 typedef struct flush_item {
     char key[GDN_JOURNAL_KEY_MAX + 1];
-    uint64_t version; /* the dirty mark to clear once uploaded */
+    uint64_t version;        /* the logged change to clear once uploaded */
+    int follows;             /* the index of the group's leader, or -1 for a leader */
+    uint64_t record_version; /* leader: the record version read, 0 if the record is gone */
     int deleted;
     char *json;
     size_t json_len;
@@ -43,6 +47,103 @@ typedef struct clear_op {
     int done;
     int status;
 } clear_op_t;
+
+/*
+ * The records a round already uploaded, and at which version: a record changed again later in
+ * the same round, but not since its upload, is not uploaded twice. Open addressing on the key.
+ */
+typedef struct round_set {
+    char **keys;
+    uint64_t *versions;
+    size_t cap;
+    size_t count;
+} round_set_t;
+
+static size_t hash_key(const char *key)
+{
+    uint64_t hash = UINT64_C(1469598103934665603);
+
+    for (; *key != '\0'; key++)
+        hash = (hash ^ (unsigned char)*key) * UINT64_C(1099511628211);
+    return (size_t)hash;
+}
+
+static void round_set_clear(round_set_t *set)
+{
+    for (size_t i = 0; i < set->cap; i++) {
+        free(set->keys[i]);
+        set->keys[i] = NULL;
+    }
+    set->count = 0;
+}
+
+static void round_set_free(round_set_t *set)
+{
+    round_set_clear(set);
+    free(set->keys);
+    free(set->versions);
+    memset(set, 0, sizeof(*set));
+}
+
+/* Finds the slot of `key`: where it is, or the empty slot where it would go. */
+static size_t round_set_slot(const round_set_t *set, const char *key)
+{
+    size_t at = hash_key(key) & (set->cap - 1);
+
+    while (set->keys[at] != NULL && strcmp(set->keys[at], key) != 0)
+        at = (at + 1) & (set->cap - 1);
+    return at;
+}
+
+/* Tells whether `key` was uploaded at `version` this round. */
+static int round_set_has(const round_set_t *set, const char *key, uint64_t version)
+{
+    if (set->cap == 0)
+        return 0;
+
+    size_t at = round_set_slot(set, key);
+
+    return set->keys[at] != NULL && set->versions[at] == version;
+}
+
+/* Records an upload; a failure to grow only costs a later duplicate upload. */
+static void round_set_add(round_set_t *set, const char *key, uint64_t version)
+{
+    if ((set->count + 1) * 2 > set->cap) {
+        round_set_t grown = {.cap = set->cap ? set->cap * 2 : 1024};
+
+        grown.keys = calloc(grown.cap, sizeof(*grown.keys));
+        grown.versions = calloc(grown.cap, sizeof(*grown.versions));
+        if (grown.keys == NULL || grown.versions == NULL) {
+            free(grown.keys);
+            free(grown.versions);
+            return;
+        }
+        for (size_t i = 0; i < set->cap; i++) {
+            if (set->keys[i] == NULL)
+                continue;
+
+            size_t at = round_set_slot(&grown, set->keys[i]);
+
+            grown.keys[at] = set->keys[i];
+            grown.versions[at] = set->versions[i];
+            grown.count++;
+        }
+        free(set->keys);
+        free(set->versions);
+        *set = grown;
+    }
+
+    size_t at = round_set_slot(set, key);
+
+    if (set->keys[at] == NULL) {
+        set->keys[at] = strdup(key);
+        if (set->keys[at] == NULL)
+            return;
+        set->count++;
+    }
+    set->versions[at] = version;
+}
 
 struct gdn_flusher {
     const gdn_config_t *config;
@@ -62,6 +163,7 @@ struct gdn_flusher {
     int bucket_ready;
     unsigned seed;
     flush_item_t *items;
+    round_set_t uploaded; /* what this round already uploaded, by key */
 };
 
 static int is_stopping(gdn_flusher_t *flusher)
@@ -164,8 +266,75 @@ static void free_items(flush_item_t *items, int count)
     }
 }
 
-/* Reads up to `max` dirty records in one short read transaction. Returns how many, or a
- * negative error. */
+static int compare_changes(const void *a, const void *b, void *arg)
+{
+    const flush_item_t *items = arg;
+    const flush_item_t *x = &items[*(const int *)a];
+    const flush_item_t *y = &items[*(const int *)b];
+    int by_key = strcmp(x->key, y->key);
+
+    if (by_key != 0)
+        return by_key;
+    return x->version < y->version ? -1 : x->version > y->version;
+}
+
+/* Groups the changes of each record: the newest leads, the others follow it. */
+static int group_changes(flush_item_t *items, int count)
+{
+    int *order = malloc((size_t)count * sizeof(*order));
+
+    if (order == NULL)
+        return -ENOMEM;
+    for (int i = 0; i < count; i++)
+        order[i] = i;
+    qsort_r(order, (size_t)count, sizeof(*order), compare_changes, items);
+    for (int at = 0; at < count;) {
+        int end = at + 1;
+
+        while (end < count && strcmp(items[order[end]].key, items[order[at]].key) == 0)
+            end++;
+
+        int leader = order[end - 1];
+
+        items[leader].follows = -1;
+        for (int k = at; k < end - 1; k++)
+            items[order[k]].follows = leader;
+        at = end;
+    }
+    free(order);
+    return 0;
+}
+
+/* Reads the current state of a group's record into its leader. */
+static int read_leader(gdn_flusher_t *flusher, gdn_journal_txn_t *txn, flush_item_t *item)
+{
+    gdn_journal_record_t record;
+    int rc = gdn_journal_get(txn, item->key, strlen(item->key), &record);
+
+    if (rc == GDN_ENOTFOUND) {
+        /* Gone, whatever the changes were: removing the object is the right answer. */
+        item->deleted = 1;
+        item->record_version = 0;
+    } else if (rc != 0) {
+        return rc;
+    } else {
+        item->deleted = 0;
+        item->record_version = record.version;
+        item->json = malloc(record.json_len + 1);
+        if (item->json == NULL)
+            return -ENOMEM;
+        memcpy(item->json, record.json, record.json_len);
+        item->json_len = record.json_len;
+        if (record.expires_us > 0)
+            gdn_clock_format(record.expires_us, item->expires_at);
+    }
+    /* Already uploaded in this state earlier in the round: only the log entries remain. */
+    item->uploaded = round_set_has(&flusher->uploaded, item->key, item->record_version);
+    return 0;
+}
+
+/* Reads up to `max` logged changes and the current state of their records in one short read
+ * transaction. Returns how many changes, or a negative error. */
 static int read_dirty(gdn_flusher_t *flusher, flush_item_t *items, int max)
 {
     gdn_journal_dirty_t *dirty = calloc((size_t)max, sizeof(*dirty));
@@ -181,37 +350,25 @@ static int read_dirty(gdn_flusher_t *flusher, flush_item_t *items, int max)
         return rc;
     }
 
-    int count = gdn_journal_dirty_list(txn, NULL, dirty, max);
+    int count = gdn_journal_dirty_list(txn, 0, dirty, max);
 
     for (int i = 0; i < count; i++) {
-        flush_item_t *item = &items[i];
-        gdn_journal_record_t record;
-
-        memset(item, 0, sizeof(*item));
-        memcpy(item->key, dirty[i].key, sizeof(item->key));
-        item->version = dirty[i].version;
-        item->deleted = dirty[i].deleted;
-        if (item->deleted)
-            continue;
-        rc = gdn_journal_get(txn, item->key, strlen(item->key), &record);
-        if (rc == GDN_ENOTFOUND) {
-            /* A mark for a record that is gone: removing the object is the right answer. */
-            item->deleted = 1;
-            continue;
-        }
-        item->json = rc == 0 ? malloc(record.json_len + 1) : NULL;
-        if (item->json == NULL) {
-            free_items(items, i);
-            count = rc != 0 ? rc : -ENOMEM;
-            break;
-        }
-        memcpy(item->json, record.json, record.json_len);
-        item->json_len = record.json_len;
-        if (record.expires_us > 0)
-            gdn_clock_format(record.expires_us, item->expires_at);
+        memset(&items[i], 0, sizeof(items[i]));
+        memcpy(items[i].key, dirty[i].key, sizeof(items[i].key));
+        items[i].version = dirty[i].version;
+        items[i].deleted = dirty[i].deleted;
+    }
+    rc = count > 0 ? group_changes(items, count) : 0;
+    for (int i = 0; i < count && rc == 0; i++) {
+        if (items[i].follows < 0)
+            rc = read_leader(flusher, txn, &items[i]);
     }
     gdn_journal_read_end(flusher->reader);
     free(dirty);
+    if (rc != 0) {
+        free_items(items, count);
+        return rc;
+    }
     return count;
 }
 
@@ -230,7 +387,7 @@ static int upload_items(gdn_flusher_t *flusher, flush_item_t *items, int count)
         return count;
     }
     for (int i = 0; i < count; i++) {
-        if (items[i].deleted)
+        if (items[i].deleted || items[i].follows >= 0 || items[i].uploaded)
             continue;
         find_created_at(&items[i]);
         requests[puts] = (gdn_s3_request_t){
@@ -280,10 +437,18 @@ static void on_delete_error(void *arg, const char *key, const char *code)
     snprintf(shown.error_code, sizeof(shown.error_code), "%s", code);
     note_failure(failures->flusher, &shown, key);
     for (int i = 0; i < failures->count; i++) {
-        if (failures->items[i].deleted && strcmp(failures->items[i].key, key) == 0)
+        if (failures->items[i].deleted && failures->items[i].follows < 0 &&
+            strcmp(failures->items[i].key, key) == 0)
             failures->items[i].uploaded = 0;
     }
     failures->failed++;
+}
+
+/* Tells whether an item stands for an object to remove: the leader of a gone record not yet
+ * removed this round. */
+static int deletes_object(const flush_item_t *item)
+{
+    return item->deleted && item->follows < 0 && !item->uploaded;
 }
 
 /* Sends one DeleteObjects request for items[from, to). Returns the number of failures. */
@@ -293,7 +458,7 @@ static int delete_chunk(gdn_flusher_t *flusher, flush_item_t *items, int from, i
     int key_count = 0;
 
     for (int i = from; i < to; i++) {
-        if (items[i].deleted)
+        if (deletes_object(&items[i]))
             keys[key_count++] = items[i].key;
     }
     if (key_count == 0)
@@ -311,7 +476,7 @@ static int delete_chunk(gdn_flusher_t *flusher, flush_item_t *items, int from, i
 
     if (gdn_s3_ok(&request)) {
         for (int i = from; i < to; i++)
-            items[i].uploaded = items[i].uploaded || items[i].deleted;
+            items[i].uploaded = items[i].uploaded || deletes_object(&items[i]);
         gdn_s3_delete_errors(&request, on_delete_error, &failures);
         note_success(flusher, 0, (uint64_t)(key_count - failures.failed), 0);
     } else {
@@ -334,7 +499,7 @@ static int delete_items(gdn_flusher_t *flusher, flush_item_t *items, int count)
         int to = from;
 
         for (int keys = 0; to < count && keys < GDN_S3_DELETE_MAX; to++)
-            keys += items[to].deleted;
+            keys += deletes_object(&items[to]);
         failures += delete_chunk(flusher, items, from, to);
         from = to;
     }
@@ -396,9 +561,18 @@ static int flush_step(gdn_flusher_t *flusher)
     if (count <= 0)
         return count;
 
-    int failures = upload_items(flusher, flusher->items, count);
+    flush_item_t *items = flusher->items;
+    int failures = upload_items(flusher, items, count);
 
-    failures += delete_items(flusher, flusher->items, count);
+    failures += delete_items(flusher, items, count);
+
+    /* What the leaders did is done for their followers too; the round remembers it. */
+    for (int i = 0; i < count; i++) {
+        if (items[i].follows >= 0)
+            items[i].uploaded = items[items[i].follows].uploaded;
+        else if (items[i].uploaded)
+            round_set_add(&flusher->uploaded, items[i].key, items[i].record_version);
+    }
 
     int rc = clear_marks(flusher, flusher->items, count);
 
@@ -411,6 +585,7 @@ static int flush_step(gdn_flusher_t *flusher)
 /* Runs steps until nothing is dirty. Returns 0, or a negative code after a failure. */
 static int flush_round(gdn_flusher_t *flusher)
 {
+    round_set_clear(&flusher->uploaded);
     for (int step = 0; step < ROUND_STEPS_MAX && !is_stopping(flusher); step++) {
         int rc = flush_step(flusher);
 
@@ -488,6 +663,7 @@ static void free_flusher(gdn_flusher_t *flusher)
     gdn_s3_close(flusher->s3);
     gdn_journal_reader_close(flusher->reader);
     free(flusher->items);
+    round_set_free(&flusher->uploaded);
     pthread_cond_destroy(&flusher->wake);
     pthread_mutex_destroy(&flusher->lock);
     free(flusher);

@@ -2,11 +2,12 @@
  * The flusher: the background thread that copies changed records from the journal to the
  * bucket, so that the bucket holds a full, current copy while S3 writes stay few.
  *
- * Each round it reads the dirty set in a short read transaction, uploads the latest version of
- * every dirty record once (however often it changed since the last round), removes deleted
- * records with DeleteObjects batches, and then asks the journal writer to clear each dirty
- * mark only if the record still has the version that was uploaded. A record changed during
- * the upload therefore stays dirty and goes out again in the next round.
+ * Each round it reads the journal's change log oldest first, in short read transactions, and
+ * uploads the current version of every changed record once, however often it changed since
+ * the last round (within a round, a record is not uploaded again unless it changed since its
+ * upload). Deleted records go out as DeleteObjects batches. Then it asks the journal writer to
+ * clear the logged changes the uploads covered; a change made while an upload ran has a later
+ * version, stays logged, and goes out in the next round.
  *
  * Rounds run every `flush_interval_ms`, or as soon as `flush_batch_max` changes were committed.
  * Failures are retried with exponential backoff and jitter, capped by `flush_retry_max_ms`.
@@ -46,7 +47,7 @@ int gdn_flusher_start(gdn_flusher_t **out, const gdn_config_t *config, gdn_journ
 
 /**
  * Stops the flusher: the round in progress finishes (its transfers are bounded by the S3
- * timeout), no new round starts, and the thread is joined. Records not yet uploaded stay dirty
+ * timeout), no new round starts, and the thread is joined. Changes not yet uploaded stay logged
  * in the journal and are uploaded after the next start. NULL-safe.
  */
 void gdn_flusher_stop(gdn_flusher_t *flusher);

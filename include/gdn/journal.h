@@ -8,7 +8,7 @@
  *                exactly as it is uploaded to the bucket
  *   pending      role, claim rank, created time, id -> (nothing): claim order per role
  *   pending_all  claim rank, created time, id -> role: claim order across all roles
- *   dirty        object key -> version to upload, or a delete marker
+ *   dirty        the change log: version of a change -> object key and whether it was a delete
  *   meta         schema version, version sequence, counters
  *   deadlines, held, idempotency, by_status
  *                secondary indexes whose keys the queue core encodes (gdn_journal_index_t)
@@ -33,7 +33,7 @@
 /** Longest record key, in bytes (LMDB's key limit is 511). */
 #define GDN_JOURNAL_KEY_MAX 256
 /** Schema version written into new journals and required of existing ones. */
-#define GDN_JOURNAL_SCHEMA 2
+#define GDN_JOURNAL_SCHEMA 3
 
 typedef struct gdn_journal gdn_journal_t;
 typedef struct gdn_journal_txn gdn_journal_txn_t;
@@ -56,10 +56,10 @@ typedef struct gdn_journal_pending {
     char role[GDN_JOURNAL_ROLE_MAX + 1];
 } gdn_journal_pending_t;
 
-/** One entry of the dirty set. */
+/** One logged change. */
 typedef struct gdn_journal_dirty {
     char key[GDN_JOURNAL_KEY_MAX + 1];
-    uint64_t version; /**< the record version to upload, or the version of the delete */
+    uint64_t version; /**< the version the change gave the record (or the delete) */
     int deleted;      /**< 1 if the object must be removed from the bucket */
 } gdn_journal_dirty_t;
 
@@ -195,20 +195,23 @@ int gdn_journal_pending_list(gdn_journal_txn_t *txn, const char *role,
 int gdn_journal_pending_compare(const gdn_journal_pending_t *a, const gdn_journal_pending_t *b);
 
 /**
- * Lists dirty entries in key order, starting after `after_key` (NULL: from the start).
+ * Lists logged changes oldest first, starting after version `after_version` (0: from the
+ * start). A record changed several times since its last upload has one entry per change; the
+ * flusher uploads its latest version once and clears them all.
  * @return the number written (0 to max), or a negative error.
  */
-int gdn_journal_dirty_list(gdn_journal_txn_t *txn, const char *after_key, gdn_journal_dirty_t *out,
+int gdn_journal_dirty_list(gdn_journal_txn_t *txn, uint64_t after_version, gdn_journal_dirty_t *out,
                            int max);
 
 /**
- * Clears the dirty mark of `key` if it still carries `version`: a record changed after it was
- * read for upload stays dirty. Write transactions only.
- * @return 0 if cleared, GDN_ENOTFOUND if absent or changed since, or a journal error.
+ * Clears the logged change of `key` with `version`, once an upload covered it: the upload of
+ * any version of the record at or after it. A change made after the upload read the record has
+ * a later version, and stays. Write transactions only.
+ * @return 0 if cleared, GDN_ENOTFOUND if there is no such change, or a journal error.
  */
 int gdn_journal_dirty_clear(gdn_journal_txn_t *txn, const char *key, uint64_t version);
 
-/** Returns the number of dirty entries, or a negative error. */
+/** Returns the number of logged changes not yet uploaded, or a negative error. */
 int64_t gdn_journal_dirty_count(gdn_journal_txn_t *txn);
 
 /**

@@ -1,6 +1,6 @@
 /*
  * Unit tests of the LMDB journal on real files: persistence across a reopen, the claim order of
- * the pending indexes, the dirty set, the secondary indexes, aborted transactions, a full map,
+ * the pending indexes, the change log, the secondary indexes, aborted transactions, a full map,
  * refused directories and files, snapshot reads and prefix scans. Each test works in a fresh
  * temporary directory.
  */
@@ -122,6 +122,38 @@ static int64_t read_counter(gdn_journal_txn_t *txn, const char *name)
 
     CU_ASSERT_EQUAL(gdn_journal_counter_get(txn, name, &value), 0);
     return value;
+}
+
+/* One change the log is expected to hold. */
+struct change {
+    const char *key;
+    uint64_t version;
+    int deleted;
+};
+
+/* Room for the longest log a test writes, plus one so that an extra entry shows. */
+#define LOG_MAX 32
+
+/*
+ * Checks that the change log holds exactly `want`, oldest first, and that its count agrees.
+ */
+static void check_log(gdn_journal_txn_t *txn, const struct change *want, int want_count)
+{
+    gdn_journal_dirty_t got[LOG_MAX];
+    int count = gdn_journal_dirty_list(txn, 0, got, LOG_MAX);
+
+    CU_ASSERT_EQUAL(count, want_count);
+    for (int i = 0; i < count && i < want_count; i++) {
+        int same = strcmp(got[i].key, want[i].key) == 0 && got[i].version == want[i].version &&
+                   got[i].deleted == want[i].deleted;
+
+        if (!same)
+            fprintf(stderr, "\nchange %d: got %s@%llu/%d, wanted %s@%llu/%d\n", i, got[i].key,
+                    (unsigned long long)got[i].version, got[i].deleted, want[i].key,
+                    (unsigned long long)want[i].version, want[i].deleted);
+        CU_ASSERT(same);
+    }
+    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), want_count);
 }
 
 /* A well-formed id that sorts by `n`: ids compare as text, and the digits are zero-padded. */
@@ -268,14 +300,15 @@ static void test_journal__state_survives_reopen(void)
     CU_ASSERT(same_entry(&pending[0], &first));
     CU_ASSERT(same_entry(&pending[1], &second));
 
-    gdn_journal_dirty_t dirty[4];
+    /* Both changes of task:a are logged, in the order they were made; the local-only put is
+     * not. */
+    const struct change logged[] = {
+        {"task:a", v_task, 0},
+        {"worker:w", v_worker, 0},
+        {"task:a", v_task2, 0},
+    };
 
-    CU_ASSERT_EQUAL_FATAL(gdn_journal_dirty_list(txn, NULL, dirty, 4), 2);
-    CU_ASSERT_STRING_EQUAL(dirty[0].key, "task:a");
-    CU_ASSERT_EQUAL(dirty[0].version, v_task2);
-    CU_ASSERT_STRING_EQUAL(dirty[1].key, "worker:w");
-    CU_ASSERT_EQUAL(dirty[1].version, v_worker);
-    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 2);
+    check_log(txn, logged, 3);
     CU_ASSERT_EQUAL(read_counter(txn, "tasks"), 2);
     CU_ASSERT_EQUAL(read_counter(txn, "never-written"), 0);
     gdn_journal_read_end(reader);
@@ -294,12 +327,15 @@ static void test_journal__state_survives_reopen(void)
     txn = begin_write(journal);
     CU_ASSERT_EQUAL(gdn_journal_delete(txn, "task:b", 6), 0);
 
-    gdn_journal_dirty_t deleted[1];
+    gdn_journal_dirty_t deleted[2];
 
-    CU_ASSERT_EQUAL_FATAL(gdn_journal_dirty_list(txn, "task:a", deleted, 1), 1);
+    /* The delete is logged after the put it undoes, with a later version than any before the
+     * reopen. */
+    CU_ASSERT_EQUAL_FATAL(gdn_journal_dirty_list(txn, v_after, deleted, 2), 1);
     CU_ASSERT_STRING_EQUAL(deleted[0].key, "task:b");
     CU_ASSERT_EQUAL(deleted[0].deleted, 1);
     CU_ASSERT(deleted[0].version > v_after);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 5);
     commit_ok(txn);
     env_close(&env);
 }
@@ -479,136 +515,312 @@ static void test_journal__pending_index_refuses_bad_entries(void)
     env_close(&env);
 }
 
-/* Finds the dirty entry of `key`. @return 1 if found, with *out filled; 0 otherwise. */
-static int find_dirty(gdn_journal_txn_t *txn, const char *key, gdn_journal_dirty_t *out)
-{
-    gdn_journal_dirty_t entries[16];
-    int count = gdn_journal_dirty_list(txn, NULL, entries, 16);
-
-    CU_ASSERT(count >= 0 && count < 16);
-    for (int i = 0; i < count; i++) {
-        if (strcmp(entries[i].key, key) == 0) {
-            *out = entries[i];
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void test_journal__dirty_set_tracks_every_change(void)
+static void test_journal__change_log_tracks_every_change(void)
 {
     struct journal_env env;
     gdn_journal_t *journal = env_open(&env, TEST_MAP_MB);
     gdn_journal_txn_t *txn = begin_write(journal);
-    gdn_journal_dirty_t dirty;
     uint64_t v1 = put_text(txn, "task:a", "{\"v\":1}", 0, 0);
+    const struct change first[] = {{"task:a", v1, 0}};
 
-    CU_ASSERT_FATAL(find_dirty(txn, "task:a", &dirty));
-    CU_ASSERT_EQUAL(dirty.version, v1);
-    CU_ASSERT_EQUAL(dirty.deleted, 0);
-    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 1);
+    check_log(txn, first, 1);
     commit_ok(txn);
 
-    /* A second write replaces the version to upload rather than adding an entry. */
+    /* A second write adds an entry of its own rather than replacing the first. */
     txn = begin_write(journal);
 
     uint64_t v2 = put_text(txn, "task:a", "{\"v\":2}", 0, 0);
+    const struct change both[] = {{"task:a", v1, 0}, {"task:a", v2, 0}};
 
     CU_ASSERT(v2 > v1);
-    CU_ASSERT_FATAL(find_dirty(txn, "task:a", &dirty));
-    CU_ASSERT_EQUAL(dirty.version, v2);
-    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 1);
+    check_log(txn, both, 2);
 
-    /* A local-only record is stored but not marked. */
+    /* A local-only record is stored but not logged. */
     uint64_t v_local = put_text(txn, "task:local", "{}", 0, GDN_JOURNAL_PUT_LOCAL_ONLY);
 
     CU_ASSERT(v_local > v2);
     check_record(txn, "task:local", "{}", v_local, 0);
-    CU_ASSERT_FALSE(find_dirty(txn, "task:local", &dirty));
-    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 1);
+    check_log(txn, both, 2);
 
-    /* An upload of an older version does not clear the mark; one of the current version does. */
+    /* Clearing the older change leaves the newer one, which only its own clear removes. */
+    const struct change newer[] = {{"task:a", v2, 0}};
+
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:a", v1), 0);
+    check_log(txn, newer, 1);
     CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:a", v1), GDN_ENOTFOUND);
-    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 1);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:a", v_local), GDN_ENOTFOUND);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:local", v_local), GDN_ENOTFOUND);
+    check_log(txn, newer, 1);
     CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:a", v2), 0);
-    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 0);
-    CU_ASSERT_FALSE(find_dirty(txn, "task:a", &dirty));
+    check_log(txn, NULL, 0);
     CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:a", v2), GDN_ENOTFOUND);
     CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:none", 1), GDN_ENOTFOUND);
     commit_ok(txn);
 
-    /* A delete marks a delete, with a version of its own. */
+    /* A delete logs a delete, with a version of its own; a failed delete logs nothing. */
     txn = begin_write(journal);
     CU_ASSERT_EQUAL(gdn_journal_delete(txn, "task:a", 6), 0);
     check_absent(txn, "task:a");
-    CU_ASSERT_FATAL(find_dirty(txn, "task:a", &dirty));
-    CU_ASSERT_EQUAL(dirty.deleted, 1);
-    CU_ASSERT(dirty.version > v2);
-
-    uint64_t v_delete = dirty.version;
-
     CU_ASSERT_EQUAL(gdn_journal_delete(txn, "task:a", 6), GDN_ENOTFOUND);
     CU_ASSERT_EQUAL(gdn_journal_delete(txn, "task:local", 10), 0);
-    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 2);
 
-    /* Writing the record again turns the delete back into an upload. */
+    gdn_journal_dirty_t deletes[3];
+
+    CU_ASSERT_EQUAL_FATAL(gdn_journal_dirty_list(txn, 0, deletes, 3), 2);
+
+    uint64_t v_delete = deletes[0].version;
+    uint64_t v_delete_local = deletes[1].version;
+    const struct change deleted[] = {{"task:a", v_delete, 1}, {"task:local", v_delete_local, 1}};
+
+    CU_ASSERT(v_delete > v_local && v_delete_local > v_delete);
+    check_log(txn, deleted, 2);
+
+    /* Writing the record again logs an upload after the delete, which stays in the log. */
     uint64_t v3 = put_text(txn, "task:a", "{\"v\":3}", 0, 0);
+    const struct change rewritten[] = {
+        {"task:a", v_delete, 1}, {"task:local", v_delete_local, 1}, {"task:a", v3, 0}};
 
-    CU_ASSERT(v3 > v_delete);
-    CU_ASSERT_FATAL(find_dirty(txn, "task:a", &dirty));
-    CU_ASSERT_EQUAL(dirty.deleted, 0);
-    CU_ASSERT_EQUAL(dirty.version, v3);
-    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:a", v_delete), GDN_ENOTFOUND);
+    CU_ASSERT(v3 > v_delete_local);
+    check_log(txn, rewritten, 3);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:a", v_delete), 0);
+    check_log(txn, rewritten + 1, 2);
     commit_ok(txn);
     env_close(&env);
 }
 
-static void test_journal__dirty_list_pages_by_key(void)
+static void test_journal__two_puts_of_one_key_log_two_changes(void)
+{
+    struct journal_env env;
+    gdn_journal_t *journal = env_open(&env, TEST_MAP_MB);
+    gdn_journal_txn_t *txn = begin_write(journal);
+
+    /* Two writes in one transaction and a third in the next: three entries, oldest first. */
+    uint64_t v1 = put_text(txn, "worker:w", "{\"n\":1}", 0, 0);
+    uint64_t v2 = put_text(txn, "worker:w", "{\"n\":2}", 0, 0);
+
+    commit_ok(txn);
+    txn = begin_write(journal);
+
+    uint64_t v3 = put_text(txn, "worker:w", "{\"n\":3}", 0, 0);
+    const struct change all[] = {{"worker:w", v1, 0}, {"worker:w", v2, 0}, {"worker:w", v3, 0}};
+
+    CU_ASSERT(v1 < v2 && v2 < v3);
+    check_log(txn, all, 3);
+    commit_ok(txn);
+
+    /* An upload that read the second version clears the first two; the third stays. */
+    txn = begin_write(journal);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "worker:w", v1), 0);
+    check_log(txn, all + 1, 2);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "worker:w", v2), 0);
+    commit_ok(txn);
+
+    txn = begin_write(journal);
+    check_log(txn, all + 2, 1);
+    check_record(txn, "worker:w", "{\"n\":3}", v3, 0);
+    gdn_journal_abort(txn);
+    env_close(&env);
+}
+
+static void test_journal__clear_refuses_a_version_of_another_key(void)
+{
+    struct journal_env env;
+    gdn_journal_t *journal = env_open(&env, TEST_MAP_MB);
+    gdn_journal_txn_t *txn = begin_write(journal);
+    uint64_t v_a = put_text(txn, "task:a", "{}", 0, 0);
+    uint64_t v_b = put_text(txn, "task:b", "{}", 0, 0);
+    uint64_t v_long = put_text(txn, "task:aa", "{}", 0, 0);
+    const struct change all[] = {{"task:a", v_a, 0}, {"task:b", v_b, 0}, {"task:aa", v_long, 0}};
+
+    commit_ok(txn);
+
+    /* The version names the entry; a key that is not its own, even a prefix or an extension
+     * of it, clears nothing. */
+    txn = begin_write(journal);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:a", v_b), GDN_ENOTFOUND);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:b", v_a), GDN_ENOTFOUND);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:a", v_long), GDN_ENOTFOUND);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:aa", v_a), GDN_ENOTFOUND);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:", v_a), GDN_ENOTFOUND);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:a", v_long + 1), GDN_ENOTFOUND);
+    check_log(txn, all, 3);
+    commit_ok(txn);
+
+    /* Nothing was removed, also after the commit; the right key still clears. */
+    txn = begin_write(journal);
+    check_log(txn, all, 3);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:b", v_b), 0);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 2);
+    gdn_journal_abort(txn);
+    env_close(&env);
+}
+
+static void test_journal__change_log_survives_reopen(void)
+{
+    struct journal_env env;
+    gdn_journal_t *journal = env_open(&env, TEST_MAP_MB);
+    gdn_journal_txn_t *txn = begin_write(journal);
+    uint64_t v1 = put_text(txn, "task:x", "{\"v\":1}", 0, 0);
+    uint64_t v2 = put_text(txn, "task:x", "{\"v\":2}", 0, 0);
+    uint64_t v_y = put_text(txn, "task:y", "{}", 0, 0);
+
+    commit_ok(txn);
+    txn = begin_write(journal);
+    CU_ASSERT_EQUAL(gdn_journal_delete(txn, "task:y", 6), 0);
+    commit_ok(txn);
+
+    journal = env_reopen(&env, TEST_MAP_MB);
+    txn = begin_write(journal);
+
+    gdn_journal_dirty_t last[1];
+
+    CU_ASSERT_EQUAL_FATAL(gdn_journal_dirty_list(txn, v_y, last, 1), 1);
+
+    uint64_t v_delete = last[0].version;
+    const struct change before[] = {
+        {"task:x", v1, 0}, {"task:x", v2, 0}, {"task:y", v_y, 0}, {"task:y", v_delete, 1}};
+
+    CU_ASSERT(v_delete > v_y);
+    check_log(txn, before, 4);
+
+    /* Changes after the reopen get later versions and are logged after the old ones. */
+    uint64_t v3 = put_text(txn, "task:x", "{\"v\":3}", 0, 0);
+
+    CU_ASSERT(v3 > v_delete);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:x", v1), 0);
+    commit_ok(txn);
+
+    journal = env_reopen(&env, TEST_MAP_MB);
+    txn = begin_write(journal);
+
+    uint64_t v_z = put_text(txn, "task:z", "{}", 0, 0);
+    const struct change after[] = {{"task:x", v2, 0},
+                                   {"task:y", v_y, 0},
+                                   {"task:y", v_delete, 1},
+                                   {"task:x", v3, 0},
+                                   {"task:z", v_z, 0}};
+
+    CU_ASSERT(v_z > v3);
+    check_log(txn, after, 5);
+    commit_ok(txn);
+    env_close(&env);
+}
+
+static void test_journal__change_log_lists_in_commit_order(void)
+{
+    struct journal_env env;
+    gdn_journal_t *journal = env_open(&env, TEST_MAP_MB);
+    struct change want[LOG_MAX];
+    int count = 0;
+
+    /* Each commit writes keys in falling key order and revisits keys of earlier commits, so
+     * key order and commit order disagree everywhere. */
+    static const char *const rounds[3][4] = {
+        {"worker:9", "task:5", "task:1", "completed:3"},
+        {"task:5", "task:0", "completed:3", "completed:0"},
+        {"worker:9", "task:1", "task:0", "completed:9"},
+    };
+
+    for (int r = 0; r < 3; r++) {
+        gdn_journal_txn_t *txn = begin_write(journal);
+
+        for (int i = 0; i < 4; i++) {
+            want[count].key = rounds[r][i];
+            want[count].version = put_text(txn, rounds[r][i], "{}", 0, 0);
+            want[count].deleted = 0;
+            count++;
+        }
+        commit_ok(txn);
+    }
+
+    gdn_journal_txn_t *txn = begin_write(journal);
+
+    CU_ASSERT_EQUAL(gdn_journal_delete(txn, "task:5", 6), 0);
+    CU_ASSERT_EQUAL(gdn_journal_delete(txn, "completed:0", 11), 0);
+
+    gdn_journal_dirty_t tail[2];
+
+    CU_ASSERT_EQUAL_FATAL(gdn_journal_dirty_list(txn, want[count - 1].version, tail, 2), 2);
+    for (int i = 0; i < 2; i++) {
+        want[count].key = i == 0 ? "task:5" : "completed:0";
+        want[count].version = tail[i].version;
+        want[count].deleted = 1;
+        count++;
+    }
+    for (int i = 1; i < count; i++)
+        CU_ASSERT(want[i].version > want[i - 1].version);
+    check_log(txn, want, count);
+    commit_ok(txn);
+    env_close(&env);
+}
+
+static void test_journal__change_log_pages_by_version(void)
 {
     struct journal_env env;
     gdn_journal_t *journal = env_open(&env, TEST_MAP_MB);
     gdn_journal_txn_t *txn = begin_write(journal);
     uint64_t versions[25];
+    int keys[25];
 
-    /* Written out of key order; listed in key order. */
+    /* Written out of key order; listed in the order written. A local-only put after the tenth
+     * leaves a version that is no entry. */
+    uint64_t v_gap = 0;
+
     for (int i = 0; i < 25; i++) {
         char key[32];
-        int n = (i * 7) % 25;
 
-        snprintf(key, sizeof(key), "task:%02d", n);
-        versions[n] = put_text(txn, key, "{}", 0, 0);
+        keys[i] = (i * 7) % 25;
+        snprintf(key, sizeof(key), "task:%02d", keys[i]);
+        versions[i] = put_text(txn, key, "{}", 0, 0);
+        if (i == 9)
+            v_gap = put_text(txn, "task:local", "{}", 0, GDN_JOURNAL_PUT_LOCAL_ONLY);
     }
     CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 25);
 
     gdn_journal_dirty_t page[7];
-    char after[GDN_JOURNAL_KEY_MAX + 1] = "";
+    uint64_t after = 0;
     int seen = 0;
 
     /* Four pages hold the 25 entries; the bound stops a cursor that does not advance. */
     for (int round = 0; round < 8 && seen <= 25; round++) {
-        int count = gdn_journal_dirty_list(txn, seen > 0 ? after : NULL, page, 7);
+        int count = gdn_journal_dirty_list(txn, after, page, 7);
 
         CU_ASSERT(count >= 0 && count <= 7);
         if (count <= 0)
             break;
-        for (int i = 0; i < count; i++) {
+        for (int i = 0; i < count && seen + i < 25; i++) {
             char want[32];
 
-            snprintf(want, sizeof(want), "task:%02d", seen + i);
+            snprintf(want, sizeof(want), "task:%02d", keys[seen + i]);
             CU_ASSERT_STRING_EQUAL(page[i].key, want);
-            CU_ASSERT(seen + i < 25 && page[i].version == versions[seen + i]);
+            CU_ASSERT_EQUAL(page[i].version, versions[seen + i]);
+            CU_ASSERT_EQUAL(page[i].deleted, 0);
         }
         seen += count;
-        memcpy(after, page[count - 1].key, sizeof(after));
+        after = page[count - 1].version;
     }
     CU_ASSERT_EQUAL(seen, 25);
 
-    /* A key that is not dirty works as a cursor: the listing goes on at the next key. */
-    CU_ASSERT_EQUAL(gdn_journal_dirty_list(txn, "task:10x", page, 7), 7);
-    CU_ASSERT_STRING_EQUAL(page[0].key, "task:11");
-    CU_ASSERT_EQUAL(gdn_journal_dirty_list(txn, "task:24", page, 7), 0);
-    CU_ASSERT_EQUAL(gdn_journal_dirty_list(txn, "", page, 7), 7);
-    CU_ASSERT_STRING_EQUAL(page[0].key, "task:00");
+    /* A version that is no entry works as a cursor: the listing goes on at the next entry. */
+    CU_ASSERT(v_gap > versions[9] && v_gap < versions[10]);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_list(txn, v_gap, page, 7), 7);
+    CU_ASSERT_EQUAL(page[0].version, versions[10]);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_list(txn, versions[9], page, 7), 7);
+    CU_ASSERT_EQUAL(page[0].version, versions[10]);
+
+    /* After the last entry there is nothing; 0 starts at the first; a listing stops at max. */
+    CU_ASSERT_EQUAL(gdn_journal_dirty_list(txn, versions[24], page, 7), 0);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_list(txn, UINT64_MAX, page, 7), 0);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_list(txn, 0, page, 7), 7);
+    CU_ASSERT_EQUAL(page[0].version, versions[0]);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_list(txn, 0, page, 0), 0);
+
+    /* A cleared entry drops out of the listing and its version still works as a cursor. */
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:00", versions[0]), 0);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_list(txn, 0, page, 1), 1);
+    CU_ASSERT_EQUAL(page[0].version, versions[1]);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_list(txn, versions[0], page, 1), 1);
+    CU_ASSERT_EQUAL(page[0].version, versions[1]);
     gdn_journal_abort(txn);
     env_close(&env);
 }
@@ -628,9 +840,11 @@ static void test_journal__aborted_write_leaves_nothing(void)
 
     gdn_journal_pending_t entry = make_entry("r", 1, 1, 1);
 
+    /* The clear of the committed change is undone with the rest. */
     CU_ASSERT_EQUAL(gdn_journal_pending_add(txn, &entry), 0);
     CU_ASSERT_EQUAL(gdn_journal_counter_add(txn, "tasks", 5), 0);
-    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:keep", v_keep), GDN_ENOTFOUND);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:keep", v_keep), 0);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 2);
     gdn_journal_abort(txn);
 
     gdn_journal_reader_t *reader = NULL;
@@ -641,13 +855,11 @@ static void test_journal__aborted_write_leaves_nothing(void)
     check_record(txn, "task:keep", "{\"k\":1}", v_keep, 0);
 
     gdn_journal_pending_t got[2];
-    gdn_journal_dirty_t dirty[4];
+    const struct change kept[] = {{"task:keep", v_keep, 0}};
 
     CU_ASSERT_EQUAL(gdn_journal_pending_list(txn, NULL, NULL, got, 2), 0);
     CU_ASSERT_EQUAL(gdn_journal_pending_list(txn, "r", NULL, got, 2), 0);
-    CU_ASSERT_EQUAL_FATAL(gdn_journal_dirty_list(txn, NULL, dirty, 4), 1);
-    CU_ASSERT_STRING_EQUAL(dirty[0].key, "task:keep");
-    CU_ASSERT_EQUAL(dirty[0].version, v_keep);
+    check_log(txn, kept, 1);
     CU_ASSERT_EQUAL(read_counter(txn, "tasks"), 0);
     gdn_journal_read_end(reader);
     gdn_journal_reader_close(reader);
@@ -908,7 +1120,7 @@ static void test_journal__reader_sees_a_snapshot(void)
     check_record(early_txn, "task:a", "{\"v\":2}", v2, 0);
     CU_ASSERT_EQUAL(gdn_journal_pending_list(early_txn, NULL, NULL, got, 2), 1);
     CU_ASSERT_EQUAL(read_counter(early_txn, "tasks"), 1);
-    CU_ASSERT_EQUAL(gdn_journal_dirty_count(early_txn), 2);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_count(early_txn), 3);
     gdn_journal_read_end(early);
     gdn_journal_read_end(early);
     gdn_journal_reader_close(early);
@@ -1064,12 +1276,14 @@ static void test_journal__clear_empties_all_but_schema_and_sequence(void)
     gdn_journal_txn_t *txn = open_with_order_fixture(&env);
 
     put_text(txn, "task:a", "{}", 0, 0);
+    put_text(txn, "task:a", "{\"n\":2}", 0, 0);
 
     uint64_t v_last = put_text(txn, "task:b", "{}", 0, GDN_JOURNAL_PUT_LOCAL_ONLY);
 
     CU_ASSERT_EQUAL(gdn_journal_counter_add(txn, "status:pending", 4), 0);
     CU_ASSERT_EQUAL(gdn_journal_counter_add(txn, "status:failed", 1), 0);
     CU_ASSERT_EQUAL(gdn_journal_record_count(txn), 2);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 2);
     commit_ok(txn);
 
     txn = begin_write(env.journal);
@@ -1081,14 +1295,20 @@ static void test_journal__clear_empties_all_but_schema_and_sequence(void)
     gdn_journal_pending_t got[ORDER_COUNT];
 
     CU_ASSERT_EQUAL(gdn_journal_record_count(txn), 0);
-    CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 0);
+    check_log(txn, NULL, 0);
     CU_ASSERT_EQUAL(gdn_journal_pending_list(txn, NULL, NULL, got, ORDER_COUNT), 0);
     CU_ASSERT_EQUAL(gdn_journal_pending_list(txn, "ab", NULL, got, ORDER_COUNT), 0);
     CU_ASSERT_EQUAL(read_counter(txn, "status:pending"), 0);
     CU_ASSERT_EQUAL(read_counter(txn, "status:failed"), 0);
     check_absent(txn, "task:a");
-    CU_ASSERT(put_text(txn, "task:c", "{}", 0, 0) > v_last);
+
+    /* The emptied log takes new changes, whose versions go on from the sequence. */
+    uint64_t v_new = put_text(txn, "task:c", "{}", 0, 0);
+    const struct change fresh[] = {{"task:c", v_new, 0}};
+
+    CU_ASSERT(v_new > v_last);
     CU_ASSERT_EQUAL(gdn_journal_record_count(txn), 1);
+    check_log(txn, fresh, 1);
     commit_ok(txn);
     env_close(&env);
 }
@@ -1368,7 +1588,7 @@ static void test_journal__clear_empties_secondary_indexes(void)
 }
 
 static CU_TestInfo journal_tests[] = {
-    {"records, versions, indexes, dirty marks and counters survive a reopen",
+    {"records, versions, indexes, the change log and counters survive a reopen",
      test_journal__state_survives_reopen},
     {"pending entries list by priority, then age, then id, per role and across roles",
      test_journal__claim_order_across_priorities_and_roles},
@@ -1379,9 +1599,18 @@ static CU_TestInfo journal_tests[] = {
      test_journal__pending_remove_clears_both_indexes},
     {"the pending index refuses entries with a bad id or role",
      test_journal__pending_index_refuses_bad_entries},
-    {"the dirty set tracks puts, local-only puts, deletes and clears",
-     test_journal__dirty_set_tracks_every_change},
-    {"the dirty set lists in key order, page by page", test_journal__dirty_list_pages_by_key},
+    {"the change log holds one entry per put and delete, none for local-only puts",
+     test_journal__change_log_tracks_every_change},
+    {"two puts of one key log two changes and clearing the first leaves the second",
+     test_journal__two_puts_of_one_key_log_two_changes},
+    {"clearing with a version of another key fails and removes nothing",
+     test_journal__clear_refuses_a_version_of_another_key},
+    {"the change log survives a reopen and later versions still grow",
+     test_journal__change_log_survives_reopen},
+    {"changes of many keys list in commit order, not key order",
+     test_journal__change_log_lists_in_commit_order},
+    {"the change log lists by version, page by page after a version",
+     test_journal__change_log_pages_by_version},
     {"an aborted write transaction leaves nothing", test_journal__aborted_write_leaves_nothing},
     {"a full map refuses the write, keeps committed data and grows on reopen",
      test_journal__full_map_refuses_write_and_keeps_data},
