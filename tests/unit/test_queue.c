@@ -1218,23 +1218,24 @@ static void test_queue__list_pending_returns_the_limit_in_claim_order(void)
     env_close(&env);
 }
 
-/* Finds `kind:id` in the dirty set. @return 1 marked for upload, 2 for deletion, 0 absent. */
+/* Finds the newest logged change of `kind:id`. @return 1 an upload, 2 a deletion, 0 none. */
 static int dirty_state(gdn_journal_txn_t *txn, const char *kind, const char *id, uint64_t *version)
 {
     char key[GDN_JOURNAL_KEY_MAX + 1];
     gdn_journal_dirty_t all[32];
-    int count = gdn_journal_dirty_list(txn, NULL, all, 32);
+    int count = gdn_journal_dirty_list(txn, 0, all, 32);
+    int state = 0;
 
     gdn_record_key(key, kind, id, strlen(id));
     CU_ASSERT(count >= 0 && count < 32);
     for (int i = 0; i < count; i++) {
-        if (strcmp(all[i].key, key) == 0) {
-            if (version != NULL)
-                *version = all[i].version;
-            return all[i].deleted ? 2 : 1;
-        }
+        if (strcmp(all[i].key, key) != 0)
+            continue;
+        if (version != NULL)
+            *version = all[i].version;
+        state = all[i].deleted ? 2 : 1;
     }
-    return 0;
+    return state;
 }
 
 /* Returns the version `kind:id` is marked dirty with, or 0 if it is not marked for upload. */
@@ -1262,7 +1263,7 @@ static void check_marked(gdn_journal_txn_t *txn, const char *kind, const char *i
 static void clear_dirty(gdn_journal_txn_t *txn)
 {
     gdn_journal_dirty_t all[32];
-    int count = gdn_journal_dirty_list(txn, NULL, all, 32);
+    int count = gdn_journal_dirty_list(txn, 0, all, 32);
 
     CU_ASSERT(count >= 0 && count < 32);
     for (int i = 0; i < count; i++)
