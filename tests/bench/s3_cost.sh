@@ -63,8 +63,9 @@ count() {
         python3 -c "import json,sys; print(json.load(sys.stdin)['by_key_ok'].get('$1', 0))"
 }
 
+# Waits for the flusher to upload everything: at most ten minutes.
 wait_backlog_empty() {
-    for _ in $(seq 1 600); do
+    for _ in $(seq 1 6000); do
         backlog=$(curl -s "$url/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["backlog"])')
         [ "$backlog" = 0 ] && return 0
         sleep 0.1
