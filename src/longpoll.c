@@ -106,30 +106,46 @@ void gdn_longpoll_wake(const gdn_queue_wakeups_t *wakeups, void (*resume)(gdn_wa
     }
 }
 
-void gdn_longpoll_close_owner(const void *owner, void (*answer)(gdn_waiter_t *waiter))
+/* Takes out the parked waiters of `owner` that `pick` selects (all when NULL), marks them
+ * closed, and answers each outside the lock. */
+static void take_owner(const void *owner, int (*pick)(gdn_waiter_t *waiter),
+                       void (*answer)(gdn_waiter_t *waiter))
 {
-    h2o_linklist_t closing = {&closing, &closing};
+    h2o_linklist_t taken = {&taken, &taken};
 
     pthread_mutex_lock(&registry_lock);
-    if (!owner_closed(owner) && closed_owner_count < CLOSED_OWNERS_MAX)
-        closed_owners[closed_owner_count++] = owner;
     for (h2o_linklist_t *at = parked.next; at != &parked;) {
         gdn_waiter_t *waiter = H2O_STRUCT_FROM_MEMBER(gdn_waiter_t, link, at);
 
         at = at->next;
-        if (waiter->owner != owner)
+        if (waiter->owner != owner || (pick != NULL && !pick(waiter)))
             continue;
         h2o_linklist_unlink(&waiter->link);
         waiter->parked = 0;
         waiter->closed = 1;
-        h2o_linklist_insert(&closing, &waiter->link);
+        h2o_linklist_insert(&taken, &waiter->link);
     }
     pthread_mutex_unlock(&registry_lock);
 
-    while (!h2o_linklist_is_empty(&closing)) {
-        gdn_waiter_t *waiter = H2O_STRUCT_FROM_MEMBER(gdn_waiter_t, link, closing.next);
+    while (!h2o_linklist_is_empty(&taken)) {
+        gdn_waiter_t *waiter = H2O_STRUCT_FROM_MEMBER(gdn_waiter_t, link, taken.next);
 
         h2o_linklist_unlink(&waiter->link);
         answer(waiter);
     }
+}
+
+void gdn_longpoll_sweep_owner(const void *owner, int (*gone)(gdn_waiter_t *waiter),
+                              void (*answer)(gdn_waiter_t *waiter))
+{
+    take_owner(owner, gone, answer);
+}
+
+void gdn_longpoll_close_owner(const void *owner, void (*answer)(gdn_waiter_t *waiter))
+{
+    pthread_mutex_lock(&registry_lock);
+    if (!owner_closed(owner) && closed_owner_count < CLOSED_OWNERS_MAX)
+        closed_owners[closed_owner_count++] = owner;
+    pthread_mutex_unlock(&registry_lock);
+    take_owner(owner, NULL, answer);
 }

@@ -7,7 +7,7 @@
  *
  * Index keys encoded here:
  *   deadlines    time (8, big-endian), kind (1), subject: a task id, a record key or a client key
- *   held         worker id, NUL, task id
+ *   held         worker id, NUL, claim time (8, big-endian), task id
  *   idempotency  client key -> task id, body digest, expiry (8, native)
  *   by_status    status (1), created time (8, big-endian), task id
  */
@@ -118,23 +118,30 @@ static int deadline_clear(gdn_journal_txn_t *txn, int64_t at_us, char kind, cons
     return rc == GDN_ENOTFOUND ? 0 : rc;
 }
 
+#define HELD_KEY_MAX (GDN_WORKER_ID_MAX + 1 + 8 + GDN_JOURNAL_ID_LEN)
+
+/* A worker's held tasks are keyed by their claim time after the worker id: a claim appends to
+ * the worker's range instead of landing on a page picked by the random task id. */
 static size_t held_key(unsigned char *out, const char *worker_id, size_t worker_id_len,
-                       const char *task_id)
+                       int64_t claimed_us, const char *task_id)
 {
     memcpy(out, worker_id, worker_id_len);
     out[worker_id_len] = '\0';
-    memcpy(out + worker_id_len + 1, task_id, GDN_JOURNAL_ID_LEN);
-    return worker_id_len + 1 + GDN_JOURNAL_ID_LEN;
+    gdn_put_u64be(out + worker_id_len + 1, (uint64_t)claimed_us);
+    memcpy(out + worker_id_len + 9, task_id, GDN_JOURNAL_ID_LEN);
+    return worker_id_len + 9 + GDN_JOURNAL_ID_LEN;
 }
 
-static int held_set(gdn_journal_txn_t *txn, const gdn_task_t *task, int add)
+/* Adds or removes the held entry of a worker's claim. Removing an absent one is no error. */
+static int held_update(gdn_journal_txn_t *txn, const char *worker_id, size_t worker_id_len,
+                       int64_t claimed_us, const char *task_id, int add)
 {
-    unsigned char key[GDN_WORKER_ID_MAX + 1 + GDN_JOURNAL_ID_LEN];
+    unsigned char key[HELD_KEY_MAX];
 
-    if (task->assigned_to == NULL || task->assigned_to_len > GDN_WORKER_ID_MAX)
+    if (worker_id == NULL || worker_id_len > GDN_WORKER_ID_MAX)
         return 0;
 
-    size_t len = held_key(key, task->assigned_to, task->assigned_to_len, task->id);
+    size_t len = held_key(key, worker_id, worker_id_len, claimed_us, task_id);
 
     if (add)
         return gdn_journal_index_put(txn, GDN_JOURNAL_HELD, key, len, "", 0);
@@ -142,6 +149,13 @@ static int held_set(gdn_journal_txn_t *txn, const gdn_task_t *task, int add)
     int rc = gdn_journal_index_delete(txn, GDN_JOURNAL_HELD, key, len);
 
     return rc == GDN_ENOTFOUND ? 0 : rc;
+}
+
+/* Adds or removes the held entry of a task's current claim. */
+static int held_set(gdn_journal_txn_t *txn, const gdn_task_t *task, int add)
+{
+    return held_update(txn, task->assigned_to, task->assigned_to_len, task->assigned_us, task->id,
+                       add);
 }
 
 static void pending_entry(gdn_journal_pending_t *entry, const gdn_task_t *task)
@@ -442,16 +456,6 @@ int gdn_queue_claim(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
 
 /* ---- finishing, releasing, cancelling ---- */
 
-/* Removes a worker's held entry for a task. */
-static int drop_held(gdn_journal_txn_t *txn, const char *worker_id, size_t worker_id_len,
-                     const char *task_id)
-{
-    gdn_task_t holder = {.assigned_to = worker_id, .assigned_to_len = worker_id_len};
-
-    memcpy(holder.id, task_id, GDN_JOURNAL_ID_LEN);
-    return held_set(txn, &holder, 0);
-}
-
 /* Ends a claim: the worker no longer holds the task and its lease no longer runs. A task put
  * back in the queue forgets its worker; a finished one keeps the record of who ran it. */
 static int end_claim(gdn_journal_txn_t *txn, gdn_task_t *task, int keep_assignment)
@@ -632,8 +636,10 @@ int gdn_queue_complete(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
     if (was == GDN_TASK_CANCELLED) {
         *outcome = GDN_QUEUE_REFUSED;
         /* The worker now knows: it need not be told again in heartbeats. */
-        if (complete->worker_id != NULL)
-            rc = drop_held(txn, complete->worker_id, complete->worker_id_len, task->id);
+        if (complete->worker_id != NULL && task->assigned_to != NULL &&
+            task->assigned_to_len == complete->worker_id_len &&
+            memcmp(task->assigned_to, complete->worker_id, complete->worker_id_len) == 0)
+            rc = held_set(txn, task, 0);
     } else if (task->finished) {
         /* A repeat changes nothing. A worker that did not finish the task (the server failed
          * it, or another worker completed it) is late: its result is kept. */
@@ -740,11 +746,12 @@ int gdn_queue_register(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
     return store_worker(txn, policy, &registered, rc == 0 ? record.expires_us : 0, 0);
 }
 
-/* The ids of the tasks a worker holds, read before any of them changes. */
+/* The tasks a worker holds and when it claimed them, read before any of them changes. */
 typedef struct held_list {
     const char *worker_id;
     size_t worker_id_len;
     char ids[GDN_QUEUE_HELD_MAX][GDN_JOURNAL_ID_LEN + 1];
+    int64_t claimed_us[GDN_QUEUE_HELD_MAX];
     int count;
 } held_list_t;
 
@@ -755,10 +762,12 @@ static int on_held(void *arg, const void *key, size_t key_len, const void *value
 
     (void)value;
     (void)value_len;
-    if (key_len != prefix + GDN_JOURNAL_ID_LEN || memcmp(key, list->worker_id, prefix - 1) != 0 ||
-        ((const char *)key)[prefix - 1] != '\0' || list->count == GDN_QUEUE_HELD_MAX)
+    if (key_len != prefix + 8 + GDN_JOURNAL_ID_LEN ||
+        memcmp(key, list->worker_id, prefix - 1) != 0 || ((const char *)key)[prefix - 1] != '\0' ||
+        list->count == GDN_QUEUE_HELD_MAX)
         return 1;
-    memcpy(list->ids[list->count], (const char *)key + prefix, GDN_JOURNAL_ID_LEN);
+    list->claimed_us[list->count] = (int64_t)gdn_get_u64be((const unsigned char *)key + prefix);
+    memcpy(list->ids[list->count], (const char *)key + prefix + 8, GDN_JOURNAL_ID_LEN);
     list->ids[list->count][GDN_JOURNAL_ID_LEN] = '\0';
     list->count++;
     return 0;
@@ -786,16 +795,16 @@ static int list_held(gdn_journal_txn_t *txn, const char *worker_id, size_t worke
 /* Extends one held task's lease, or reports it cancelled. Entries for tasks the worker no
  * longer holds are dropped. */
 static int renew_lease(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
-                       const char *worker_id, size_t worker_id_len, const char *id, int64_t now_us,
-                       gdn_buf_t *cancelled, int *cancelled_count)
+                       const char *worker_id, size_t worker_id_len, const char *id,
+                       int64_t claimed_us, int64_t now_us, gdn_buf_t *cancelled,
+                       int *cancelled_count)
 {
     loaded_task_t loaded;
     int rc = load_task(txn, id, GDN_JOURNAL_ID_LEN, &loaded);
     gdn_task_t *task = &loaded.task;
 
-    if (rc == GDN_ENOTFOUND) {
-        return drop_held(txn, worker_id, worker_id_len, id);
-    }
+    if (rc == GDN_ENOTFOUND)
+        return held_update(txn, worker_id, worker_id_len, claimed_us, id, 0);
     if (rc != 0)
         return rc;
     if (task->status == GDN_TASK_CANCELLED) {
@@ -817,7 +826,7 @@ static int renew_lease(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
         if (rc == 0)
             rc = store_task(txn, "task", task, 0, flags);
     } else {
-        rc = drop_held(txn, worker_id, worker_id_len, task->id);
+        rc = held_update(txn, worker_id, worker_id_len, claimed_us, id, 0);
     }
     drop_task(&loaded);
     return rc;
@@ -861,8 +870,8 @@ int gdn_queue_heartbeat(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy
     rc = list_held(txn, worker_id, worker_id_len, held);
     gdn_buf_append_str(cancelled, "[");
     for (int i = 0; i < held->count && rc == 0; i++)
-        rc = renew_lease(txn, policy, worker_id, worker_id_len, held->ids[i], now_us, cancelled,
-                         &cancelled_count);
+        rc = renew_lease(txn, policy, worker_id, worker_id_len, held->ids[i], held->claimed_us[i],
+                         now_us, cancelled, &cancelled_count);
     gdn_buf_append_str(cancelled, "]");
     free(held);
     return rc;
@@ -969,7 +978,7 @@ static int expire_worker(gdn_journal_txn_t *txn, const gdn_queue_policy_t *polic
 
         rc = load_task(txn, held->ids[i], GDN_JOURNAL_ID_LEN, &loaded);
         if (rc == GDN_ENOTFOUND) {
-            rc = drop_held(txn, worker_id, worker_id_len, held->ids[i]);
+            rc = held_update(txn, worker_id, worker_id_len, held->claimed_us[i], held->ids[i], 0);
             continue;
         }
         if (rc == 0 && loaded.task.status == GDN_TASK_PROCESSING &&
@@ -977,7 +986,7 @@ static int expire_worker(gdn_journal_txn_t *txn, const gdn_queue_policy_t *polic
             memcmp(loaded.task.assigned_to, worker_id, worker_id_len) == 0)
             rc = release(txn, policy, &loaded.task, 0, reason, now_us, wakeups);
         else if (rc == 0)
-            rc = drop_held(txn, worker_id, worker_id_len, held->ids[i]);
+            rc = held_update(txn, worker_id, worker_id_len, held->claimed_us[i], held->ids[i], 0);
         drop_task(&loaded);
     }
     free(held);

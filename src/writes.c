@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@
  * never holds the writer for long, and a lapsed lease is noticed within a quarter second. */
 #define EXPIRE_BATCH 256
 #define EXPIRE_INTERVAL_MS 250
+
+/* How often a loop checks whether the clients of its waiting HTTP/1.1 polls are still there. */
+#define SWEEP_INTERVAL_MS 1000
 
 static const char no_task[] = "{\"task\":null,\"message\":\"No tasks available\","
                               "\"retry_after\":30}";
@@ -708,10 +712,26 @@ void gdn_writes_start(gdn_writer_t *writer, const gdn_queue_policy_t *policy)
     gdn_writer_set_periodic(writer, &expiry.write, EXPIRE_INTERVAL_MS);
 }
 
-void gdn_writes_loop_init(gdn_loop_t *loop)
+/*
+ * h2o does not read an HTTP/1.1 connection while its request is being handled, so a client that
+ * closes it during a long poll goes unnoticed: its poll would stay parked and take the next
+ * task, which would then wait out its lease. A closed peer shows as a hang-up on the socket,
+ * which this asks the kernel about without reading. (HTTP/2 reads on; its resets are seen.)
+ */
+static int waiter_gone(gdn_waiter_t *waiter)
 {
-    for (int s = 1; s < GDN_LOOP_WAIT_TIMEOUTS; s++)
-        h2o_timeout_init(loop->ctx.loop, &loop->wait_timeouts[s], (uint64_t)s * 1000);
+    write_op_t *op = H2O_STRUCT_FROM_MEMBER(write_op_t, waiter, waiter);
+
+    if (op->req == NULL)
+        return 1;
+    if (op->req->version >= 0x200 || op->req->conn->callbacks->get_socket == NULL)
+        return 0;
+
+    h2o_socket_t *sock = op->req->conn->callbacks->get_socket(op->req->conn);
+    struct pollfd check = {.fd = sock != NULL ? h2o_socket_get_fd(sock) : -1, .events = POLLRDHUP};
+
+    return check.fd >= 0 && poll(&check, 1, 0) > 0 &&
+           (check.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 static void answer_closed_waiter(gdn_waiter_t *waiter)
@@ -719,8 +739,28 @@ static void answer_closed_waiter(gdn_waiter_t *waiter)
     finish_waiter(H2O_STRUCT_FROM_MEMBER(write_op_t, waiter, waiter));
 }
 
+static void on_sweep(h2o_timeout_entry_t *entry)
+{
+    gdn_loop_t *loop = H2O_STRUCT_FROM_MEMBER(gdn_loop_t, sweep_entry, entry);
+
+    gdn_longpoll_sweep_owner(loop, waiter_gone, answer_closed_waiter);
+    if (!loop->stopping)
+        h2o_timeout_link(loop->ctx.loop, &loop->sweep_timeout, &loop->sweep_entry);
+}
+
+void gdn_writes_loop_init(gdn_loop_t *loop)
+{
+    for (int s = 1; s < GDN_LOOP_WAIT_TIMEOUTS; s++)
+        h2o_timeout_init(loop->ctx.loop, &loop->wait_timeouts[s], (uint64_t)s * 1000);
+    h2o_timeout_init(loop->ctx.loop, &loop->sweep_timeout, SWEEP_INTERVAL_MS);
+    loop->sweep_entry.cb = on_sweep;
+    h2o_timeout_link(loop->ctx.loop, &loop->sweep_timeout, &loop->sweep_entry);
+}
+
 void gdn_writes_loop_stop(gdn_loop_t *loop)
 {
+    if (h2o_timeout_is_linked(&loop->sweep_entry))
+        h2o_timeout_unlink(&loop->sweep_entry);
     gdn_longpoll_close_owner(loop, answer_closed_waiter);
 }
 
@@ -728,4 +768,5 @@ void gdn_writes_loop_dispose(gdn_loop_t *loop)
 {
     for (int s = 1; s < GDN_LOOP_WAIT_TIMEOUTS; s++)
         h2o_timeout_dispose(loop->ctx.loop, &loop->wait_timeouts[s]);
+    h2o_timeout_dispose(loop->ctx.loop, &loop->sweep_timeout);
 }

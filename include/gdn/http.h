@@ -38,6 +38,8 @@ typedef struct gdn_loop {
     int listen_fd;
     uint64_t in_flight; /**< requests waiting for the journal writer, or parked polls */
     h2o_timeout_t wait_timeouts[GDN_LOOP_WAIT_TIMEOUTS]; /**< long-poll deadlines */
+    h2o_timeout_t sweep_timeout;     /**< how often waiting HTTP/1.1 polls are checked */
+    h2o_timeout_entry_t sweep_entry; /**< the next check */
     int stopping;
     int64_t answered_at_us; /**< while stopping: since when nothing is in flight */
     int abandoned;          /**< exited with connections still open */

@@ -33,7 +33,7 @@
 /** Longest record key, in bytes (LMDB's key limit is 511). */
 #define GDN_JOURNAL_KEY_MAX 256
 /** Schema version written into new journals and required of existing ones. */
-#define GDN_JOURNAL_SCHEMA 3
+#define GDN_JOURNAL_SCHEMA 4
 
 typedef struct gdn_journal gdn_journal_t;
 typedef struct gdn_journal_txn gdn_journal_txn_t;

@@ -53,6 +53,14 @@ int gdn_longpoll_close(gdn_waiter_t *waiter);
 void gdn_longpoll_wake(const gdn_queue_wakeups_t *wakeups, void (*resume)(gdn_waiter_t *waiter));
 
 /**
+ * Takes out the parked waiters of one loop thread for which `gone` says yes (it is called
+ * under the registry's lock and must not block), and passes each to `answer` outside the lock.
+ * Used to let go of polls whose client disconnected in a way h2o does not report.
+ */
+void gdn_longpoll_sweep_owner(const void *owner, int (*gone)(gdn_waiter_t *waiter),
+                              void (*answer)(gdn_waiter_t *waiter));
+
+/**
  * Closes every wait of one loop thread, for shutdown: parked waiters are taken out and passed
  * to `answer` (outside the lock), and later parks of that loop's waiters are refused.
  */
