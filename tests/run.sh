@@ -1,8 +1,11 @@
 #!/bin/sh
 # Installs what the tests need, builds, and runs the whole test suite:
 #   1. a warnings-as-errors build and every ctest test (unit and integration);
-#   2. the same tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
-# Build trees go to build-test/ and build-asan/ beside the sources (git ignores them).
+#   2. the same tests again under AddressSanitizer and UndefinedBehaviorSanitizer;
+#   3. the same tests again under ThreadSanitizer (servers, writer, flusher and the tests'
+#      own client threads), halting on the first report.
+# Build trees go to build-test/, build-asan/ and build-tsan/ beside the sources (git ignores
+# them).
 # Exits non-zero if anything fails.
 set -eu
 
@@ -28,3 +31,6 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer, all tests"
 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$root/tests/lsan.supp \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DGDN_SANITIZE=ON
+
+echo "== ThreadSanitizer, all tests"
+TSAN_OPTIONS=halt_on_error=1 run_suite build-tsan -DCMAKE_BUILD_TYPE=Debug -DGDN_TSAN=ON

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1045,7 +1046,7 @@ struct load_thread {
     pthread_t thread;
     gdn_it_server_t *srv;
     char worker[32];
-    volatile int *stop;
+    atomic_int *stop; /* set by the test thread, read by the load threads */
     struct str_list created;
     struct str_list completed;
     int requests;
@@ -1071,7 +1072,7 @@ static void *run_load(void *arg)
         t->failures++;
         return NULL;
     }
-    while (!*t->stop && t->created.count < LOAD_CREATES_MAX) {
+    while (!atomic_load(t->stop) && t->created.count < LOAD_CREATES_MAX) {
         char id[GDN_IT_ID_SIZE];
         char body[128];
 
@@ -1105,7 +1106,7 @@ static void test_s3__outage_under_load_then_catch_up(void)
     gdn_it_client_t client;
     struct load_thread threads[LOAD_THREADS];
     struct expected exp = {0};
-    volatile int stop = 0;
+    atomic_int stop = 0;
     char bucket[BUCKET_SIZE];
     long long backlog = -1;
     int requests = 0;
@@ -1129,7 +1130,7 @@ static void test_s3__outage_under_load_then_catch_up(void)
         CU_ASSERT_FATAL(pthread_create(&threads[i].thread, NULL, run_load, &threads[i]) == 0);
     sleep_ms(4000);
     CU_ASSERT_EQUAL(wait_degraded(&client, 5.0, &backlog), 0);
-    stop = 1;
+    atomic_store(&stop, 1);
     for (int i = 0; i < LOAD_THREADS; i++) {
         pthread_join(threads[i].thread, NULL);
         requests += threads[i].requests;
@@ -1504,7 +1505,7 @@ static int free_port(void)
 /* Knocks on a port while a server that should not serve is running. */
 struct knocker {
     gdn_it_server_t target; /* only its port is used */
-    volatile int stop;
+    atomic_int stop;
     int answers;
 };
 
@@ -1515,7 +1516,7 @@ static void *run_knocker(void *arg)
 
     if (gdn_it_client_open(&client, &k->target, GDN_IT_HTTP1) != 0)
         return NULL;
-    while (!k->stop) {
+    while (!atomic_load(&k->stop)) {
         gdn_it_response_t res;
 
         gdn_it_call(&client, "GET", "/health", NULL, &res);
@@ -1558,7 +1559,7 @@ static void test_s3__empty_journal_and_unreachable_bucket_refuse_to_start(void)
     CU_ASSERT_EQUAL(gdn_it_run_program(args, output, OUTPUT_MAX, &code), 0);
     double seconds = now_seconds() - start;
 
-    knocker.stop = 1;
+    atomic_store(&knocker.stop, 1);
     pthread_join(thread, NULL);
     end_outage();
 
