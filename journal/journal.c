@@ -438,6 +438,13 @@ int gdn_journal_delete(gdn_journal_txn_t *txn, const char *key, size_t key_len)
     return mark_dirty(txn, key, key_len, next_version(txn), 1);
 }
 
+int gdn_journal_mark(gdn_journal_txn_t *txn, const char *key, size_t key_len, int deleted)
+{
+    if (!key_valid(key_len) || !txn->write)
+        return GDN_EINVALID;
+    return mark_dirty(txn, key, key_len, next_version(txn), deleted != 0);
+}
+
 int gdn_journal_scan(gdn_journal_txn_t *txn, const char *prefix,
                      int (*cb)(void *arg, const char *key, size_t key_len,
                                const gdn_journal_record_t *record),

@@ -14,6 +14,7 @@
 #include "gdn/json.h"
 #include "gdn/log.h"
 #include "gdn/s3.h"
+#include "gdn/task.h"
 
 /* The first wait after a failure; it doubles up to flush_retry_max_ms. */
 #define BACKOFF_BASE_MS 500
@@ -305,11 +306,45 @@ static int group_changes(flush_item_t *items, int count)
     return 0;
 }
 
+/*
+ * A completed:ID object is the finished task:ID record: the journal does not store it twice.
+ * Its expiry is completed_at plus completed_ttl_s. Returns 0 with the record, or GDN_ENOTFOUND
+ * if the task is gone or not finished (the copy is then removed).
+ */
+static int read_completed_copy(gdn_flusher_t *flusher, gdn_journal_txn_t *txn, const char *key,
+                               gdn_journal_record_t *record)
+{
+    char task_key[GDN_JOURNAL_KEY_MAX + 1];
+    const char *id = key + strlen("completed:");
+    size_t task_key_len = gdn_record_key(task_key, "task", id, strlen(id));
+    int rc = gdn_journal_get(txn, task_key, task_key_len, record);
+
+    if (rc != 0)
+        return rc;
+
+    gdn_json_doc_t *doc;
+    gdn_task_t task;
+
+    rc = gdn_task_from_json(record->json, record->json_len, &task, &doc);
+    if (rc == 0 && !task.finished)
+        rc = GDN_ENOTFOUND;
+    if (rc == 0)
+        record->expires_us =
+            task.completed_us + (int64_t)flusher->config->completed_ttl_s * 1000000;
+    gdn_json_free(doc);
+    return rc == GDN_EINVALID ? GDN_ENOTFOUND : rc;
+}
+
 /* Reads the current state of a group's record into its leader. */
 static int read_leader(gdn_flusher_t *flusher, gdn_journal_txn_t *txn, flush_item_t *item)
 {
     gdn_journal_record_t record;
-    int rc = gdn_journal_get(txn, item->key, strlen(item->key), &record);
+    int rc;
+
+    if (strncmp(item->key, "completed:", 10) == 0)
+        rc = item->deleted ? GDN_ENOTFOUND : read_completed_copy(flusher, txn, item->key, &record);
+    else
+        rc = gdn_journal_get(txn, item->key, strlen(item->key), &record);
 
     if (rc == GDN_ENOTFOUND) {
         /* Gone, whatever the changes were: removing the object is the right answer. */

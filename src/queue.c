@@ -491,11 +491,14 @@ static int store_finished(gdn_journal_txn_t *txn, const gdn_queue_policy_t *poli
     if (rc != 0 || task->status == GDN_TASK_CANCELLED)
         return rc;
 
+    /* The completed:ID copy is the finished task object: rather than store it twice, the
+     * journal logs it for upload and the flusher reads it from task:ID. Its expiry is a
+     * deadline of its own, which logs its deletion. */
     int64_t copy_expires_us = now_us + policy->completed_ttl_s * US_PER_S;
     char key[GDN_JOURNAL_KEY_MAX + 1];
     size_t key_len = gdn_record_key(key, "completed", task->id, GDN_JOURNAL_ID_LEN);
 
-    rc = store_task(txn, "completed", task, copy_expires_us, 0);
+    rc = gdn_journal_mark(txn, key, key_len, 0);
     if (rc == 0)
         rc = deadline_set(txn, copy_expires_us, DUE_EXPIRY, key, key_len);
     return rc;
@@ -997,6 +1000,10 @@ static int expire_worker(gdn_journal_txn_t *txn, const gdn_queue_policy_t *polic
 static int expire_record(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
                          const due_entry_t *due, int64_t now_us, gdn_queue_wakeups_t *wakeups)
 {
+    /* A completed copy has no record: its one deadline removes it from the bucket. */
+    if (strncmp(due->subject, "completed:", 10) == 0)
+        return gdn_journal_mark(txn, due->subject, due->subject_len, 1);
+
     gdn_journal_record_t record;
     int rc = gdn_journal_get(txn, due->subject, due->subject_len, &record);
 
@@ -1393,11 +1400,16 @@ int gdn_queue_restore(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, 
     if (strncmp(key, "task:", 5) == 0)
         return restore_task(txn, policy, key, json, json_len, kind);
     if (strncmp(key, "completed:", 10) == 0) {
+        /* The copy lives on in the bucket; the journal keeps only when it goes. */
         gdn_task_t task;
 
         rc = gdn_task_from_json(json, json_len, &task, &doc);
-        expires_us = task.completed_us + policy->completed_ttl_s * US_PER_S;
         *kind = GDN_QUEUE_KIND_COMPLETED;
+        if (rc == 0)
+            rc = deadline_set(txn, task.completed_us + policy->completed_ttl_s * US_PER_S,
+                              DUE_EXPIRY, key, strlen(key));
+        gdn_json_free(doc);
+        return rc;
     } else if (strncmp(key, "worker:", 7) == 0) {
         gdn_worker_t worker;
 

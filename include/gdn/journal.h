@@ -4,8 +4,8 @@
  * A journal is one LMDB environment with these databases, always changed together inside one
  * write transaction:
  *
- *   records      object key (`task:ID`, `worker:ID`, `completed:ID`) -> version, expiry, JSON
- *                exactly as it is uploaded to the bucket
+ *   records      object key (`task:ID`, `worker:ID`) -> version, expiry, JSON exactly as it
+ *                is uploaded to the bucket (`completed:ID` objects are uploaded from `task:ID`)
  *   pending      role, claim rank, created time, id -> (nothing): claim order per role
  *   pending_all  claim rank, created time, id -> role: claim order across all roles
  *   dirty        the change log: version of a change -> object key and whether it was a delete
@@ -33,7 +33,7 @@
 /** Longest record key, in bytes (LMDB's key limit is 511). */
 #define GDN_JOURNAL_KEY_MAX 256
 /** Schema version written into new journals and required of existing ones. */
-#define GDN_JOURNAL_SCHEMA 4
+#define GDN_JOURNAL_SCHEMA 5
 
 typedef struct gdn_journal gdn_journal_t;
 typedef struct gdn_journal_txn gdn_journal_txn_t;
@@ -154,6 +154,14 @@ int gdn_journal_put(gdn_journal_txn_t *txn, const char *key, size_t key_len, con
  * @return 0, GDN_ENOTFOUND, GDN_EJOURNAL_FULL or GDN_EJOURNAL.
  */
 int gdn_journal_delete(gdn_journal_txn_t *txn, const char *key, size_t key_len);
+
+/**
+ * Logs a change of an object that has no record of its own in the journal (an object the
+ * flusher derives from another record), for upload or, with `deleted`, for deletion. Write
+ * transactions only.
+ * @return 0, GDN_EINVALID, GDN_EJOURNAL_FULL or GDN_EJOURNAL.
+ */
+int gdn_journal_mark(gdn_journal_txn_t *txn, const char *key, size_t key_len, int deleted);
 
 /**
  * Calls `cb` for each record whose key starts with `prefix`, in key order, until it returns

@@ -384,6 +384,47 @@ static int expire_at(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, i
     return handled;
 }
 
+/* Finds the newest logged change of `kind:id`. @return 1 an upload, 2 a deletion, 0 none. */
+static int dirty_state(gdn_journal_txn_t *txn, const char *kind, const char *id, uint64_t *version)
+{
+    char key[GDN_JOURNAL_KEY_MAX + 1];
+    gdn_journal_dirty_t all[32];
+    int count = gdn_journal_dirty_list(txn, 0, all, 32);
+    int state = 0;
+
+    gdn_record_key(key, kind, id, strlen(id));
+    CU_ASSERT(count >= 0 && count < 32);
+    for (int i = 0; i < count; i++) {
+        if (strcmp(all[i].key, key) != 0)
+            continue;
+        if (version != NULL)
+            *version = all[i].version;
+        state = all[i].deleted ? 2 : 1;
+    }
+    return state;
+}
+
+/*
+ * Returns the state of the `completed:ID` copy of task `id` in the change log: 1 logged for
+ * upload, 2 for deletion, 0 not logged. The copy is never a record of its own: the flusher
+ * uploads the finished `task:ID` under its name.
+ */
+static int copy_state(gdn_journal_txn_t *txn, const char *id)
+{
+    CU_ASSERT_FALSE(record_exists(txn, "completed", id));
+    return dirty_state(txn, "completed", id, NULL);
+}
+
+/* Checks that the expiry pass logs the deletion of the copy of `id` at `due_us`, not before. */
+static void check_copy_expires(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
+                               const char *id, int64_t due_us)
+{
+    expire_at(txn, policy, due_us - 1, NULL);
+    CU_ASSERT_NOT_EQUAL(copy_state(txn, id), 2);
+    expire_at(txn, policy, due_us, NULL);
+    CU_ASSERT_EQUAL(copy_state(txn, id), 2);
+}
+
 /* Tells whether the wakeups name `role` `count` times, and nothing else. */
 static int woke_role(const gdn_queue_wakeups_t *wakeups, const char *role, int count)
 {
@@ -835,30 +876,33 @@ static void test_queue__complete_finishes_a_claimed_task(void)
     txn = begin_write(&env);
 
     gdn_journal_record_t task_record;
-    gdn_journal_record_t copy_record;
     gdn_json_doc_t *task_doc = load_record(txn, "task", done, &task_record);
-    gdn_json_doc_t *copy_doc = load_record(txn, "completed", done, &copy_record);
 
     check_finished(gdn_json_root(task_doc), done, "completed", now);
-    check_finished(gdn_json_root(copy_doc), done, "completed", now);
     CU_ASSERT(has_string(gdn_json_root(task_doc), "assigned_to", "worker-1"));
 
-    /* The finished task is kept task_retention_s, its completed copy completed_ttl_s. */
+    /* The finished task is kept task_retention_s. */
     CU_ASSERT_EQUAL(task_record.expires_us, now + test_policy.task_retention_s * SECOND_US);
-    CU_ASSERT_EQUAL(copy_record.expires_us, now + test_policy.completed_ttl_s * SECOND_US);
-    CU_ASSERT_EQUAL(copy_record.expires_us, now + 7 * 24 * 3600 * SECOND_US);
 
     /* The claim ended: no lease runs on a finished task. */
     CU_ASSERT_PTR_NULL(gdn_json_get(gdn_json_root(task_doc), "lease_expires_at"));
     gdn_json_free(task_doc);
-    gdn_json_free(copy_doc);
 
     task_doc = load_record(txn, "task", broken, &task_record);
-    copy_doc = load_record(txn, "completed", broken, &copy_record);
     check_finished(gdn_json_root(task_doc), broken, "failed", now);
-    check_finished(gdn_json_root(copy_doc), broken, "failed", now);
     gdn_json_free(task_doc);
-    gdn_json_free(copy_doc);
+    check_counts(txn, 0, 0, 1, 1, 0);
+
+    /* Both completed copies are logged for upload, and leave the bucket completed_ttl_s on. */
+    CU_ASSERT_EQUAL(copy_state(txn, done), 1);
+    CU_ASSERT_EQUAL(copy_state(txn, broken), 1);
+    CU_ASSERT_EQUAL(expire_at(txn, &test_policy, now + 7 * DAY_S * SECOND_US - 1, NULL), 0);
+    CU_ASSERT_EQUAL(copy_state(txn, done), 1);
+    CU_ASSERT_EQUAL(
+        expire_at(txn, &test_policy, now + test_policy.completed_ttl_s * SECOND_US, NULL), 2);
+    CU_ASSERT_EQUAL(copy_state(txn, done), 2);
+    CU_ASSERT_EQUAL(copy_state(txn, broken), 2);
+    CU_ASSERT(record_exists(txn, "task", done));
     check_counts(txn, 0, 0, 1, 1, 0);
     gdn_journal_abort(txn);
     env_close(&env);
@@ -1218,26 +1262,6 @@ static void test_queue__list_pending_returns_the_limit_in_claim_order(void)
     env_close(&env);
 }
 
-/* Finds the newest logged change of `kind:id`. @return 1 an upload, 2 a deletion, 0 none. */
-static int dirty_state(gdn_journal_txn_t *txn, const char *kind, const char *id, uint64_t *version)
-{
-    char key[GDN_JOURNAL_KEY_MAX + 1];
-    gdn_journal_dirty_t all[32];
-    int count = gdn_journal_dirty_list(txn, 0, all, 32);
-    int state = 0;
-
-    gdn_record_key(key, kind, id, strlen(id));
-    CU_ASSERT(count >= 0 && count < 32);
-    for (int i = 0; i < count; i++) {
-        if (strcmp(all[i].key, key) != 0)
-            continue;
-        if (version != NULL)
-            *version = all[i].version;
-        state = all[i].deleted ? 2 : 1;
-    }
-    return state;
-}
-
 /* Returns the version `kind:id` is marked dirty with, or 0 if it is not marked for upload. */
 static uint64_t dirty_version(gdn_journal_txn_t *txn, const char *kind, const char *id)
 {
@@ -1296,7 +1320,7 @@ static void test_queue__dirty_set_tracks_every_change(void)
     CU_ASSERT_EQUAL(complete_task(txn, id, "completed", BASE_US), 0);
     CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 2);
     check_marked(txn, "task", id);
-    check_marked(txn, "completed", id);
+    CU_ASSERT_EQUAL(copy_state(txn, id), 1);
     clear_dirty(txn);
     commit_ok(txn);
 
@@ -1462,15 +1486,10 @@ static void test_queue__lease_lapses_past_max_attempts_fail_the_task(void)
     gdn_json_free(doc);
 
     /* Like any finished task it has a completed copy, and both are marked for upload. */
-    gdn_journal_record_t record;
-
-    doc = load_record(txn, "completed", id, &record);
-    CU_ASSERT(has_string(gdn_json_root(doc), "status", "failed"));
-    CU_ASSERT(has_string(gdn_json_root(doc), "error", error));
-    CU_ASSERT_EQUAL(record.expires_us, t2 + lease_us + test_policy.completed_ttl_s * SECOND_US);
-    gdn_json_free(doc);
     check_marked(txn, "task", id);
-    check_marked(txn, "completed", id);
+    CU_ASSERT_EQUAL(copy_state(txn, id), 1);
+    check_copy_expires(txn, &test_policy, id,
+                       t2 + lease_us + test_policy.completed_ttl_s * SECOND_US);
     gdn_journal_abort(txn);
     env_close(&env);
 }
@@ -1744,7 +1763,7 @@ static void test_queue__retry_puts_the_task_back_after_a_backoff(void)
     CU_ASSERT(task.run_at_us >= t1 + base_us / 2 && task.run_at_us <= t1 + base_us);
     gdn_json_free(doc);
     check_counts(txn, 1, 0, 0, 0, 0);
-    CU_ASSERT_FALSE(record_exists(txn, "completed", id));
+    CU_ASSERT_EQUAL(copy_state(txn, id), 0);
     check_retry_wait(txn, id, run_at_of(txn, id));
 
     /* The second waits twice as long. */
@@ -1768,10 +1787,11 @@ static void test_queue__retry_puts_the_task_back_after_a_backoff(void)
     CU_ASSERT_EQUAL(task.completed_us, t3);
     CU_ASSERT_PTR_NOT_NULL(task.error);
     gdn_json_free(doc);
-    CU_ASSERT(record_exists(txn, "completed", id));
+    CU_ASSERT_EQUAL(copy_state(txn, id), 1);
     check_counts(txn, 0, 0, 0, 1, 0);
     CU_ASSERT_EQUAL(expire_at(txn, &test_policy, t3 + 1000 * SECOND_US, NULL), 0);
     CU_ASSERT_EQUAL(has_pending(txn, ""), 0);
+    check_copy_expires(txn, &test_policy, id, t3 + test_policy.completed_ttl_s * SECOND_US);
     gdn_journal_abort(txn);
     env_close(&env);
 }
@@ -1840,7 +1860,7 @@ static void test_queue__completion_by_a_worker_that_lost_the_task_is_late(void)
     gdn_json_free(doc);
     check_counts(txn, 1, 0, 0, 0, 0);
     CU_ASSERT_EQUAL(has_pending(txn, "r"), 1);
-    CU_ASSERT_FALSE(record_exists(txn, "completed", id));
+    CU_ASSERT_EQUAL(copy_state(txn, id), 0);
 
     /* Once w2 holds the task, w1's completion is still late, and w2's is taken. */
     CU_ASSERT_EQUAL(claim_by(txn, "r", "w2", lapse + 2, claimed), 0);
@@ -1965,7 +1985,7 @@ static void test_queue__cancel_takes_a_pending_task_out_of_the_claim_order(void)
     CU_ASSERT_EQUAL(task.finished, 0);
     gdn_json_free(doc);
     check_marked(txn, "task", ids[1]);
-    CU_ASSERT_FALSE(record_exists(txn, "completed", ids[1]));
+    CU_ASSERT_EQUAL(copy_state(txn, ids[1]), 0);
 
     /* Cancelled is an end state: no second cancel, no completion, never claimed. */
     CU_ASSERT_EQUAL(gdn_queue_cancel(txn, &test_policy, ids[1], now), GDN_ECONFLICT);
@@ -2021,7 +2041,7 @@ static void test_queue__cancel_of_a_processing_task_reaches_its_worker(void)
     CU_ASSERT_EQUAL(task.finished, 0);
     CU_ASSERT_PTR_NULL(task.result);
     gdn_json_free(doc);
-    CU_ASSERT_FALSE(record_exists(txn, "completed", ids[0]));
+    CU_ASSERT_EQUAL(copy_state(txn, ids[0]), 0);
     check_counts(txn, 0, 0, 0, 0, 2);
 
     /* Having answered, the worker is told only of the other, until its lease would have ended. */
@@ -2422,8 +2442,7 @@ static void test_queue__finished_records_expire_after_their_time_to_live(void)
     /* The completed copies go first, marked for deletion from the bucket; the tasks stay. */
     CU_ASSERT_EQUAL(expire_at(txn, &policy, ENDED_US + 100 * SECOND_US, NULL), 2);
     for (int i = 0; i < 2; i++) {
-        CU_ASSERT_FALSE(record_exists(txn, "completed", ids[i]));
-        CU_ASSERT_EQUAL(dirty_state(txn, "completed", ids[i], NULL), 2);
+        CU_ASSERT_EQUAL(copy_state(txn, ids[i]), 2);
         CU_ASSERT(record_exists(txn, "task", ids[i]));
     }
     CU_ASSERT_EQUAL(gdn_journal_dirty_count(txn), 2);
@@ -2480,7 +2499,7 @@ static void test_queue__retention_of_zero_keeps_finished_tasks(void)
     /* Ten years on only the completed copies have gone. */
     CU_ASSERT_EQUAL(expire_at(txn, &policy, ENDED_US + 3650 * (int64_t)DAY_S * SECOND_US, NULL), 2);
     for (int i = 0; i < 3; i++) {
-        CU_ASSERT_FALSE(record_exists(txn, "completed", ids[i]));
+        CU_ASSERT_EQUAL(copy_state(txn, ids[i]), i < 2 ? 2 : 0);
         CU_ASSERT(record_exists(txn, "task", ids[i]));
     }
     check_counts(txn, 1, 0, 1, 1, 1);
@@ -2640,9 +2659,12 @@ static void test_queue__restore_rebuilds_the_indexes_from_tasks(void)
     char *json = gdn_task_render(&done.task, &json_len);
     gdn_queue_kind_t kind;
 
+    int64_t records = gdn_journal_record_count(txn);
+
     gdn_record_key(key, "completed", done.task.id, GDN_JOURNAL_ID_LEN);
     CU_ASSERT_EQUAL(gdn_queue_restore(txn, &test_policy, key, json, json_len, &kind), 0);
     CU_ASSERT_EQUAL(kind, GDN_QUEUE_KIND_COMPLETED);
+    CU_ASSERT_EQUAL(gdn_journal_record_count(txn), records);
     free(json);
 
     const gdn_worker_t worker = {.worker_id = "w",
@@ -2656,7 +2678,7 @@ static void test_queue__restore_rebuilds_the_indexes_from_tasks(void)
     free(json);
 
     /* Records that are not this server's are refused and leave nothing behind. */
-    int64_t records = gdn_journal_record_count(txn);
+    records = gdn_journal_record_count(txn);
 
     CU_ASSERT_EQUAL(gdn_queue_restore(txn, &test_policy, "junk:1", "{}", 2, &kind), GDN_EINVALID);
     CU_ASSERT_EQUAL(gdn_queue_restore(txn, &test_policy, "task:x", "{}", 2, &kind), GDN_EINVALID);
@@ -2702,19 +2724,17 @@ static void test_queue__restore_rebuilds_the_indexes_from_tasks(void)
     check_claim_order(txn, "r", all, 5);
     check_counts(txn, 5, 0, 1, 0, 0);
 
-    /* The finished task and its copy keep their times to live from their own times. */
+    /* The finished task and its copy keep their times to live from their own times: the copy,
+     * which is in the bucket but not in the journal, is deleted from it when its time ends. */
     gdn_journal_record_t record;
 
     doc = load_record(txn, "task", done.task.id, &record);
     CU_ASSERT_EQUAL(record.expires_us,
                     done.task.updated_us + test_policy.task_retention_s * SECOND_US);
     gdn_json_free(doc);
-    doc = load_record(txn, "completed", done.task.id, &record);
-    CU_ASSERT_EQUAL(record.expires_us,
-                    done.task.completed_us + test_policy.completed_ttl_s * SECOND_US);
-    gdn_json_free(doc);
-    expire_at(txn, &test_policy, record.expires_us, NULL);
-    CU_ASSERT_FALSE(record_exists(txn, "completed", done.task.id));
+    CU_ASSERT_EQUAL(copy_state(txn, done.task.id), 0);
+    check_copy_expires(txn, &test_policy, done.task.id,
+                       done.task.completed_us + test_policy.completed_ttl_s * SECOND_US);
     CU_ASSERT(record_exists(txn, "task", done.task.id));
     gdn_journal_abort(txn);
 
