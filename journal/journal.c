@@ -35,6 +35,8 @@ struct gdn_journal {
     /* The version sequence. Only the writer thread touches it; it is persisted in `meta` by
      * every commit that used it. Numbers taken by an aborted transaction are simply skipped. */
     uint64_t seq;
+    /* Whether changes are logged for upload; set before any write transaction. */
+    int change_log;
 };
 
 struct gdn_journal_txn {
@@ -42,6 +44,7 @@ struct gdn_journal_txn {
     MDB_txn *txn;
     int write;
     int seq_used;
+    int untracked; /* a change was not logged: the journal is marked as ahead of any bucket */
 };
 
 struct gdn_journal_reader {
@@ -209,6 +212,7 @@ int gdn_journal_open(gdn_journal_t **out, const char *dir, size_t map_mb, unsign
     int dead = 0;
 
     mdb_reader_check(journal->env, &dead);
+    journal->change_log = 1;
     rc = open_databases(journal);
     if (rc != 0)
         goto Error;
@@ -255,6 +259,12 @@ int gdn_journal_commit(gdn_journal_txn_t *txn)
     if (txn->seq_used) {
         MDB_val key = {.mv_size = 3, .mv_data = "seq"};
         MDB_val value = {.mv_size = sizeof(uint64_t), .mv_data = &txn->journal->seq};
+
+        rc = mdb_put(txn->txn, txn->journal->meta, &key, &value, 0);
+    }
+    if (rc == MDB_SUCCESS && txn->untracked) {
+        MDB_val key = {.mv_size = 9, .mv_data = "untracked"};
+        MDB_val value = {.mv_size = 1, .mv_data = "1"};
 
         rc = mdb_put(txn->txn, txn->journal->meta, &key, &value, 0);
     }
@@ -360,6 +370,11 @@ int gdn_journal_get(gdn_journal_txn_t *txn, const char *key, size_t key_len,
 static int mark_dirty(gdn_journal_txn_t *txn, const char *key, size_t key_len, uint64_t version,
                       int deleted)
 {
+    if (!txn->journal->change_log) {
+        txn->untracked = 1;
+        return 0;
+    }
+
     unsigned char seq[CHANGE_KEY];
     MDB_val k = {.mv_size = sizeof(seq), .mv_data = seq};
     MDB_val v = {.mv_size = 1 + key_len, .mv_data = NULL};
@@ -436,6 +451,29 @@ int gdn_journal_delete(gdn_journal_txn_t *txn, const char *key, size_t key_len)
     if (rc != MDB_SUCCESS)
         return translate(rc, "delete record");
     return mark_dirty(txn, key, key_len, next_version(txn), 1);
+}
+
+void gdn_journal_set_change_log(gdn_journal_t *journal, int enabled)
+{
+    journal->change_log = enabled;
+}
+
+int gdn_journal_untracked(gdn_journal_txn_t *txn, int *untracked)
+{
+    MDB_val key = {.mv_size = 9, .mv_data = "untracked"};
+    MDB_val value;
+    int rc = mdb_get(txn->txn, txn->journal->meta, &key, &value);
+
+    *untracked = rc == MDB_SUCCESS;
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? 0 : translate(rc, "get untracked");
+}
+
+int gdn_journal_clear_untracked(gdn_journal_txn_t *txn)
+{
+    MDB_val key = {.mv_size = 9, .mv_data = "untracked"};
+    int rc = mdb_del(txn->txn, txn->journal->meta, &key, NULL);
+
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? 0 : translate(rc, "clear untracked");
 }
 
 int gdn_journal_mark(gdn_journal_txn_t *txn, const char *key, size_t key_len, int deleted)

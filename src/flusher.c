@@ -13,6 +13,7 @@
 #include "gdn/flusher.h"
 #include "gdn/json.h"
 #include "gdn/log.h"
+#include "gdn/queue.h"
 #include "gdn/s3.h"
 #include "gdn/task.h"
 
@@ -633,6 +634,69 @@ static int flush_round(gdn_flusher_t *flusher)
     return 0;
 }
 
+/* The writer operation that logs everything again (see gdn_queue_relog_all). */
+typedef struct relog_op {
+    gdn_write_op_t write;
+    gdn_flusher_t *flusher;
+    gdn_queue_policy_t policy;
+    int logged;
+    int done;
+    int status;
+} relog_op_t;
+
+static int apply_relog(gdn_write_op_t *write, gdn_journal_txn_t *txn)
+{
+    relog_op_t *op = (relog_op_t *)write;
+
+    op->logged = gdn_queue_relog_all(txn, &op->policy, gdn_clock_now_us());
+    return op->logged < 0 ? op->logged : 0;
+}
+
+static void on_relog_done(gdn_write_op_t *write, int status)
+{
+    relog_op_t *op = (relog_op_t *)write;
+
+    pthread_mutex_lock(&op->flusher->lock);
+    op->done = 1;
+    op->status = status;
+    pthread_cond_broadcast(&op->flusher->wake);
+    pthread_mutex_unlock(&op->flusher->lock);
+}
+
+/*
+ * A journal that ran without a bucket logged no changes. Before the first round to a bucket,
+ * everything it holds is logged again, so that the bucket gets a full copy. Objects deleted
+ * from the journal meanwhile are not known, and stay in the bucket.
+ */
+static int relog_if_untracked(gdn_flusher_t *flusher)
+{
+    gdn_journal_txn_t *txn;
+    int untracked = 0;
+    int rc = gdn_journal_read_begin(flusher->reader, &txn);
+
+    if (rc == 0) {
+        rc = gdn_journal_untracked(txn, &untracked);
+        gdn_journal_read_end(flusher->reader);
+    }
+    if (rc != 0 || !untracked)
+        return rc;
+
+    relog_op_t op = {.write = {.apply = apply_relog, .done = on_relog_done}, .flusher = flusher};
+
+    gdn_queue_policy_init(&op.policy, flusher->config);
+    rc = gdn_writer_submit(flusher->writer, &op.write);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&flusher->lock);
+    while (!op.done)
+        pthread_cond_wait(&flusher->wake, &flusher->lock);
+    pthread_mutex_unlock(&flusher->lock);
+    if (op.status == 0)
+        gdn_log(GDN_LOG_INFO, "flusher", "journal_relogged",
+                "objects=%d reason=\"changes made without a bucket\"", op.logged);
+    return op.status;
+}
+
 static int check_bucket(gdn_flusher_t *flusher)
 {
     gdn_s3_request_t failed = {.method = "HEAD"};
@@ -641,6 +705,11 @@ static int check_bucket(gdn_flusher_t *flusher)
     if (rc != 0) {
         note_failure(flusher, &failed, NULL);
         gdn_s3_request_reset(&failed);
+        return rc;
+    }
+    rc = relog_if_untracked(flusher);
+    if (rc != 0) {
+        gdn_log(GDN_LOG_ERROR, "flusher", "relog_failed", "reason=\"%s\"", gdn_strerror(rc));
         return rc;
     }
     flusher->bucket_ready = 1;

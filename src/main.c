@@ -349,6 +349,9 @@ static int serve(const gdn_config_t *config)
         status = EXIT_DATA;
         goto Exit;
     }
+    /* Without a bucket nothing would ever clear the change log. */
+    if (config->minio_endpoint == NULL)
+        gdn_journal_set_change_log(journal, 0);
     status = restore_if_empty(config, journal, &stop);
     if (status != 0) {
         /* A stop signal during the wait is a clean stop. */

@@ -1426,6 +1426,54 @@ int gdn_queue_restore(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, 
     return rc;
 }
 
+struct relog_walk {
+    gdn_journal_txn_t *txn;
+    const gdn_queue_policy_t *policy;
+    int64_t now_us;
+    int logged;
+};
+
+/* Logs one record again, and the completed copy of a task that finished recently. */
+static int on_relog(void *arg, const char *key, size_t key_len, const gdn_journal_record_t *record)
+{
+    struct relog_walk *walk = arg;
+    int rc = gdn_journal_mark(walk->txn, key, key_len, 0);
+
+    if (rc != 0)
+        return rc;
+    walk->logged++;
+    if (strncmp(key, "task:", 5) != 0)
+        return 0;
+
+    gdn_json_doc_t *doc;
+    gdn_task_t task;
+
+    if (gdn_task_from_json(record->json, record->json_len, &task, &doc) != 0)
+        return 0;
+
+    int64_t copy_expires_us = task.completed_us + walk->policy->completed_ttl_s * US_PER_S;
+
+    if (task.finished && copy_expires_us > walk->now_us) {
+        char copy[GDN_JOURNAL_KEY_MAX + 1];
+        size_t copy_len = gdn_record_key(copy, "completed", task.id, GDN_JOURNAL_ID_LEN);
+
+        rc = gdn_journal_mark(walk->txn, copy, copy_len, 0);
+        walk->logged += rc == 0;
+    }
+    gdn_json_free(doc);
+    return rc;
+}
+
+int gdn_queue_relog_all(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, int64_t now_us)
+{
+    struct relog_walk walk = {.txn = txn, .policy = policy, .now_us = now_us};
+    int rc = gdn_journal_scan(txn, "", on_relog, &walk);
+
+    if (rc == 0)
+        rc = gdn_journal_clear_untracked(txn);
+    return rc != 0 ? rc : walk.logged;
+}
+
 void gdn_queue_policy_init(gdn_queue_policy_t *policy, const gdn_config_t *config)
 {
     policy->task_lease_s = config->task_lease_s;

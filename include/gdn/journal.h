@@ -156,6 +156,23 @@ int gdn_journal_put(gdn_journal_txn_t *txn, const char *key, size_t key_len, con
 int gdn_journal_delete(gdn_journal_txn_t *txn, const char *key, size_t key_len);
 
 /**
+ * Turns the change log on or off. Without a bucket nothing would ever clear it, so a server
+ * with no bucket turns it off; the first commit that then leaves a change unlogged marks the
+ * journal as untracked, so that a bucket configured later is sent everything (see
+ * gdn_journal_untracked). On by default. Call before any write transaction.
+ */
+void gdn_journal_set_change_log(gdn_journal_t *journal, int enabled);
+
+/**
+ * Tells whether changes were made while the change log was off.
+ * @return 0 and *untracked set, or a journal error.
+ */
+int gdn_journal_untracked(gdn_journal_txn_t *txn, int *untracked);
+
+/** Clears the untracked mark, once everything was logged again. @return 0 or an error. */
+int gdn_journal_clear_untracked(gdn_journal_txn_t *txn);
+
+/**
  * Logs a change of an object that has no record of its own in the journal (an object the
  * flusher derives from another record), for upload or, with `deleted`, for deletion. Write
  * transactions only.

@@ -226,6 +226,15 @@ typedef enum gdn_queue_kind {
 int gdn_queue_restore(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, const char *key,
                       const char *json, size_t json_len, gdn_queue_kind_t *kind);
 
+/**
+ * Logs every record for upload again, with the completed copies of tasks that finished within
+ * `completed_ttl_s`, and clears the journal's untracked mark: for a bucket that was configured
+ * after the server had run without one. Writer only; one transaction, so it holds the writer
+ * for as long as it takes to walk the records.
+ * @return the number of objects logged, or a journal error.
+ */
+int gdn_queue_relog_all(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, int64_t now_us);
+
 /** Fills queue-wide figures. @return 0 or a journal error. */
 int gdn_queue_stats(gdn_journal_txn_t *txn, int64_t now_us, gdn_queue_stats_t *out);
 
