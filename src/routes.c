@@ -272,8 +272,11 @@ static int handle_stats(h2o_req_t *req)
     char last_flush[GDN_CLOCK_ISO_LEN + 3] = "null";
     uint64_t s3_errors = 0;
 
+    gdn_writer_stats_t writer;
+
     bucket_state(loop, &flusher);
     gdn_s3_counters(&s3);
+    gdn_writer_stats(loop->writer, &writer);
     for (int k = 0; k < GDN_S3_KIND_COUNT; k++)
         s3_errors += s3.failures[k];
     if (flusher.last_flush_us > 0) {
@@ -290,7 +293,8 @@ static int handle_stats(h2o_req_t *req)
         "\"completed_tasks\":%lld,\"failed_tasks\":%lld,\"cancelled_tasks\":%lld,"
         "\"registered_workers\":%lld,"
         "\"dirty_records\":%lld,\"s3_puts\":%llu,\"s3_deletes\":%llu,\"s3_gets\":%llu,"
-        "\"s3_errors\":%llu,\"last_flush_at\":%s}",
+        "\"s3_errors\":%llu,\"last_flush_at\":%s,\"journal_commits\":%llu,"
+        "\"journal_commit_ms_avg\":%.3f,\"journal_batch_max\":%llu}",
         (long long)stats.by_status[GDN_TASK_PENDING], (long long)stats.active_workers, GDN_VERSION,
         loop->config->claude_mem_enabled ? "true" : "false",
         (long long)stats.by_status[GDN_TASK_PROCESSING],
@@ -299,7 +303,9 @@ static int handle_stats(h2o_req_t *req)
         (long long)stats.dirty_records, (unsigned long long)flusher.puts,
         (unsigned long long)flusher.deletes,
         (unsigned long long)(s3.requests[GDN_S3_GET] - s3.failures[GDN_S3_GET]),
-        (unsigned long long)s3_errors, last_flush);
+        (unsigned long long)s3_errors, last_flush, (unsigned long long)writer.batches,
+        writer.batches ? (double)writer.commit_us_total / 1000.0 / (double)writer.batches : 0.0,
+        (unsigned long long)writer.max_batch);
 
     gdn_respond_ok(req, body, (size_t)len);
     return 0;

@@ -37,13 +37,6 @@ static atomic_uint_fast64_t request_counts[GDN_S3_KIND_COUNT];
 static atomic_uint_fast64_t failure_counts[GDN_S3_KIND_COUNT];
 static const char *const kind_methods[GDN_S3_KIND_COUNT] = {"HEAD", "GET", "PUT", "POST", "DELETE"};
 
-const char *gdn_s3_kind_name(gdn_s3_kind_t kind)
-{
-    static const char *const names[GDN_S3_KIND_COUNT] = {"head", "get", "put", "post", "delete"};
-
-    return kind < GDN_S3_KIND_COUNT ? names[kind] : "other";
-}
-
 void gdn_s3_counters(gdn_s3_counters_t *out)
 {
     for (int k = 0; k < GDN_S3_KIND_COUNT; k++) {

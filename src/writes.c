@@ -89,8 +89,6 @@ struct op_link {
     write_op_t *op;
 };
 
-static gdn_writer_t *expiry_writer;
-
 static void free_op(write_op_t *op)
 {
     if (h2o_timeout_is_linked(&op->wait_timer))
@@ -708,7 +706,6 @@ void gdn_writes_start(gdn_writer_t *writer, const gdn_queue_policy_t *policy)
     expiry.write.apply = apply_expiry;
     expiry.write.done = on_expiry_done;
     expiry.policy = policy;
-    expiry_writer = writer;
     gdn_writer_set_periodic(writer, &expiry.write, EXPIRE_INTERVAL_MS);
 }
 

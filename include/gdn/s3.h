@@ -92,9 +92,6 @@ int gdn_s3_perform(gdn_s3_t *s3, gdn_s3_request_t *requests, size_t count);
 /** Copies the process-wide request counters. Any thread. */
 void gdn_s3_counters(gdn_s3_counters_t *out);
 
-/** Returns the lower-case method name of a kind ("get", ...), for metrics labels. */
-const char *gdn_s3_kind_name(gdn_s3_kind_t kind);
-
 /**
  * Makes the client's transfers in progress, and any later ones, end at once as failed. Any
  * thread; used to stop a thread that is waiting on S3.

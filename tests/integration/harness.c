@@ -114,7 +114,7 @@ void gdn_it_server_add_arg(gdn_it_server_t *srv, const char *arg)
  * Asks the kernel for a free port by binding port 0, then releases it for the server. Another
  * process may take it in between; gdn_it_server_start retries when that happens.
  */
-static int pick_free_port(void)
+int gdn_it_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -268,7 +268,7 @@ int gdn_it_server_start(gdn_it_server_t *srv)
 
     int rc = -EADDRINUSE;
     for (int attempt = 0; attempt < START_ATTEMPTS && rc == -EADDRINUSE; attempt++) {
-        srv->port = pick_free_port();
+        srv->port = gdn_it_free_port();
         if (srv->port < 0)
             return srv->port;
         rc = spawn_server(srv, bin);

@@ -82,6 +82,9 @@ typedef struct gdn_it_response {
 /** Seconds on the monotonic clock, for deadlines. Safe from any thread. */
 double gdn_it_now_seconds(void);
 
+/** Asks the kernel for a free TCP port on 127.0.0.1. Returns it, or -1. */
+int gdn_it_free_port(void);
+
 /** Sleeps `ms` milliseconds, resuming after signals. */
 void gdn_it_sleep_ms(long ms);
 

@@ -87,22 +87,6 @@ struct expected {
     struct str_list workers;   /* worker ids: one worker:{id} each */
 };
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 static int list_push(struct str_list *list, const char *text)
 {
     if (list->count == list->cap) {
@@ -180,16 +164,16 @@ static int run_script(const char *script, const char *arg, const char *out_path,
         _exit(127);
     }
 
-    double deadline = now_seconds() + limit_s;
+    double deadline = gdn_it_now_seconds() + limit_s;
     int status = 0;
 
     while (waitpid(pid, &status, WNOHANG) != pid) {
-        if (now_seconds() > deadline) {
+        if (gdn_it_now_seconds() > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             return -1;
         }
-        sleep_ms(20);
+        gdn_it_sleep_ms(20);
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -578,15 +562,15 @@ static int read_health(gdn_it_client_t *client, long long *backlog, char *state,
 /* Waits until every record is in the bucket and the bucket copy is healthy. */
 static int wait_flushed(gdn_it_client_t *client, double limit_s)
 {
-    double deadline = now_seconds() + limit_s;
+    double deadline = gdn_it_now_seconds() + limit_s;
     long long backlog = -1;
     char state[32] = "";
 
-    while (now_seconds() < deadline) {
+    while (gdn_it_now_seconds() < deadline) {
         if (read_health(client, &backlog, state, sizeof(state)) == 0 && backlog == 0 &&
             strcmp(state, "ok") == 0)
             return 0;
-        sleep_ms(50);
+        gdn_it_sleep_ms(50);
     }
     fprintf(stderr, "the server did not catch up in %.0f s: backlog %lld, s3 \"%s\"\n", limit_s,
             backlog, state);
@@ -596,15 +580,15 @@ static int wait_flushed(gdn_it_client_t *client, double limit_s)
 /* Waits until /health reports the bucket copy degraded, with records waiting. */
 static int wait_degraded(gdn_it_client_t *client, double limit_s, long long *backlog)
 {
-    double deadline = now_seconds() + limit_s;
+    double deadline = gdn_it_now_seconds() + limit_s;
     char state[32] = "";
 
     *backlog = -1;
-    while (now_seconds() < deadline) {
+    while (gdn_it_now_seconds() < deadline) {
         if (read_health(client, backlog, state, sizeof(state)) == 0 && *backlog > 0 &&
             strcmp(state, "degraded") == 0)
             return 0;
-        sleep_ms(50);
+        gdn_it_sleep_ms(50);
     }
     fprintf(stderr, "the server did not report degraded: backlog %lld, s3 \"%s\"\n", *backlog,
             state);
@@ -631,14 +615,14 @@ static int read_last_flush(gdn_it_client_t *client, char *out, size_t size)
 /* Waits for `rounds` flush rounds to end, as seen from last_flush_at changing. */
 static int wait_rounds(gdn_it_client_t *client, int rounds, double limit_s)
 {
-    double deadline = now_seconds() + limit_s;
+    double deadline = gdn_it_now_seconds() + limit_s;
     char last[64] = "";
     char seen[64];
 
     if (read_last_flush(client, last, sizeof(last)) != 0)
         return -1;
-    while (rounds > 0 && now_seconds() < deadline) {
-        sleep_ms(10);
+    while (rounds > 0 && gdn_it_now_seconds() < deadline) {
+        gdn_it_sleep_ms(10);
         if (read_last_flush(client, seen, sizeof(seen)) == 0 && strcmp(seen, last) != 0) {
             memcpy(last, seen, sizeof(last));
             rounds--;
@@ -1002,15 +986,16 @@ static long long heartbeat_puts(const char *extra, const char *worker, int count
     CU_ASSERT_FATAL(wait_rounds(&client, 1, 15.0) == 0);
     CU_ASSERT_EQUAL(control("POST", "/reset-stats", NULL), 200);
 
-    double start = now_seconds();
+    double start = gdn_it_now_seconds();
 
     unexpected += register_worker(&client, worker, "beat") != 200;
     for (int i = 1; i <= count; i++) {
         /* Beats follow a fixed schedule from the registration, so that drift cannot add one. */
-        long wait_ms = (long)((start + (double)(i * every_ms) / 1000.0 - now_seconds()) * 1000.0);
+        long wait_ms =
+            (long)((start + (double)(i * every_ms) / 1000.0 - gdn_it_now_seconds()) * 1000.0);
 
         if (wait_ms > 0)
-            sleep_ms(wait_ms);
+            gdn_it_sleep_ms(wait_ms);
         unexpected += heartbeat(&client, worker) != 200;
     }
     CU_ASSERT_EQUAL(unexpected, 0);
@@ -1094,7 +1079,7 @@ static void *run_load(void *arg)
         }
         /* A steady pace keeps the run near four seconds without piling up thousands of
          * records for the comparison that follows. */
-        sleep_ms(8);
+        gdn_it_sleep_ms(8);
     }
     gdn_it_client_close(&client);
     return NULL;
@@ -1128,7 +1113,7 @@ static void test_s3__outage_under_load_then_catch_up(void)
     start_outage();
     for (int i = 0; i < LOAD_THREADS; i++)
         CU_ASSERT_FATAL(pthread_create(&threads[i].thread, NULL, run_load, &threads[i]) == 0);
-    sleep_ms(4000);
+    gdn_it_sleep_ms(4000);
     CU_ASSERT_EQUAL(wait_degraded(&client, 5.0, &backlog), 0);
     atomic_store(&stop, 1);
     for (int i = 0; i < LOAD_THREADS; i++) {
@@ -1455,10 +1440,11 @@ static void test_s3__wrong_secret_degrades_then_recovers(void)
     CU_ASSERT_EQUAL(backlog, 50);
 
     /* Let several retries fail, so that a line per attempt or per record would show. */
-    double deadline = now_seconds() + 10.0;
+    double deadline = gdn_it_now_seconds() + 10.0;
 
-    while (front_counter("rejected", "SignatureDoesNotMatch") < 6 && now_seconds() < deadline)
-        sleep_ms(100);
+    while (front_counter("rejected", "SignatureDoesNotMatch") < 6 &&
+           gdn_it_now_seconds() < deadline)
+        gdn_it_sleep_ms(100);
     long long rejected = front_counter("rejected", "SignatureDoesNotMatch");
 
     CU_ASSERT(rejected >= 6);
@@ -1484,24 +1470,6 @@ static void test_s3__wrong_secret_degrades_then_recovers(void)
     end_test(&srv, &client, &exp);
 }
 
-/* Asks the kernel for a free port on 127.0.0.1. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    socklen_t len = sizeof(addr);
-    int port = -1;
-
-    if (fd < 0)
-        return -1;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
-}
-
 /* Knocks on a port while a server that should not serve is running. */
 struct knocker {
     gdn_it_server_t target; /* only its port is used */
@@ -1522,7 +1490,7 @@ static void *run_knocker(void *arg)
         gdn_it_call(&client, "GET", "/health", NULL, &res);
         k->answers += res.status != 0;
         gdn_it_response_free(&res);
-        sleep_ms(50);
+        gdn_it_sleep_ms(50);
     }
     gdn_it_client_close(&client);
     return NULL;
@@ -1544,7 +1512,7 @@ static void test_s3__empty_journal_and_unreachable_bucket_refuse_to_start(void)
     CU_ASSERT_FATAL(configure(&srv, bucket, FRONT_SECRET_KEY, "restore_wait_s = 2\n") == 0);
 
     memset(&knocker, 0, sizeof(knocker));
-    knocker.target.port = free_port();
+    knocker.target.port = gdn_it_free_port();
     CU_ASSERT_FATAL(knocker.target.port > 0);
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", knocker.target.port);
 
@@ -1554,10 +1522,10 @@ static void test_s3__empty_journal_and_unreachable_bucket_refuse_to_start(void)
 
     start_outage();
     CU_ASSERT_FATAL(pthread_create(&thread, NULL, run_knocker, &knocker) == 0);
-    double start = now_seconds();
+    double start = gdn_it_now_seconds();
 
     CU_ASSERT_EQUAL(gdn_it_run_program(args, output, OUTPUT_MAX, &code), 0);
-    double seconds = now_seconds() - start;
+    double seconds = gdn_it_now_seconds() - start;
 
     atomic_store(&knocker.stop, 1);
     pthread_join(thread, NULL);
