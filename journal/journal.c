@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "gdn/bytes.h"
@@ -177,6 +178,40 @@ Error:
     return translate(rc, "open databases");
 }
 
+/*
+ * Refuses a data file shorter than the pages its meta page says are in use. LMDB maps the file
+ * and trusts the meta page, so a journal truncated by a full disk, a bad copy or a restored
+ * partial backup would open, and the first read past the end of the file would kill the
+ * process with SIGBUS. A clear error at open is what lets the caller stop with its exit code.
+ */
+static int check_file_size(MDB_env *env)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    mdb_filehandle_t fd;
+    struct stat st;
+    int rc = mdb_env_info(env, &info);
+
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_stat(env, &stat);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_get_fd(env, &fd);
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "mdb_env_info");
+    if (fstat(fd, &st) != 0)
+        return translate(errno, "fstat data.mdb");
+
+    uint64_t needed = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+
+    if ((uint64_t)st.st_size < needed) {
+        snprintf(last_error, sizeof(last_error),
+                 "data.mdb is truncated: %lld bytes, its pages need %llu", (long long)st.st_size,
+                 (unsigned long long)needed);
+        return GDN_EJOURNAL;
+    }
+    return 0;
+}
+
 int gdn_journal_open(gdn_journal_t **out, const char *dir, size_t map_mb, unsigned max_readers)
 {
     gdn_journal_t *journal = calloc(1, sizeof(*journal));
@@ -208,6 +243,10 @@ int gdn_journal_open(gdn_journal_t **out, const char *dir, size_t map_mb, unsign
         rc = translate(rc, "mdb_env_open");
         goto Error;
     }
+
+    rc = check_file_size(journal->env);
+    if (rc != 0)
+        goto Error;
 
     int dead = 0;
 

@@ -400,9 +400,11 @@ static int take_next(gdn_journal_txn_t *txn, const char *const *roles, const siz
 
         if (rc <= 0)
             return rc == 0 ? GDN_ENOTFOUND : rc;
+        /* A removal that fails (a full journal, say) has loaded nothing there is to drop. */
         rc = gdn_journal_pending_remove(txn, &entry);
-        if (rc == 0)
-            rc = load_task(txn, entry.id, GDN_JOURNAL_ID_LEN, loaded);
+        if (rc != 0)
+            return rc;
+        rc = load_task(txn, entry.id, GDN_JOURNAL_ID_LEN, loaded);
         if (rc == 0 && loaded->task.status == GDN_TASK_PENDING)
             return 0;
         drop_task(loaded);

@@ -408,6 +408,21 @@ static int read_small_file(const char *path, char *out, size_t out_size)
     return 0;
 }
 
+int gdn_it_run_argv(const char *const *argv, char *out, size_t out_size, int *exit_code)
+{
+    char path[] = "/tmp/gdn-it-output-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -errno;
+    close(fd);
+
+    int rc = run_to_completion(argv, path, 20.0, exit_code);
+    if (rc == 0)
+        rc = read_small_file(path, out, out_size);
+    unlink(path);
+    return rc;
+}
+
 int gdn_it_run_program(const char *const *args, char *out, size_t out_size, int *exit_code)
 {
     const char *bin = server_binary();
@@ -420,18 +435,7 @@ int gdn_it_run_program(const char *const *args, char *out, size_t out_size, int 
     for (size_t i = 0; args[i] && argc < 31; i++)
         argv[argc++] = args[i];
     argv[argc] = NULL;
-
-    char path[] = "/tmp/gdn-it-output-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return -errno;
-    close(fd);
-
-    int rc = run_to_completion(argv, path, 20.0, exit_code);
-    if (rc == 0)
-        rc = read_small_file(path, out, out_size);
-    unlink(path);
-    return rc;
+    return gdn_it_run_argv(argv, out, out_size, exit_code);
 }
 
 int gdn_it_server_make_cert(gdn_it_server_t *srv)
@@ -832,4 +836,715 @@ long long gdn_it_stat(gdn_it_client_t *client, const char *name)
         value = -1;
     gdn_it_response_free(&res);
     return value;
+}
+
+/* ---- the test S3 service of tests/s3, and the bucket against the journal ---- */
+
+/* s3rver's built-in credentials, for reading the bucket around the front. */
+#define S3RVER_KEY "S3RVER"
+
+/* SHA-256 of the empty string: the payload hash of a GET. */
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* Mismatches printed in detail before the rest are only counted. */
+#define SHOWN_MAX 5
+
+int gdn_it_strs_push(gdn_it_strs_t *list, const char *text)
+{
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 64;
+        char **grown = realloc(list->items, cap * sizeof(*grown));
+
+        if (!grown)
+            return -ENOMEM;
+        list->items = grown;
+        list->cap = cap;
+    }
+    list->items[list->count] = strdup(text);
+    if (!list->items[list->count])
+        return -ENOMEM;
+    list->count++;
+    return 0;
+}
+
+void gdn_it_strs_free(gdn_it_strs_t *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free(list->items[i]);
+    free(list->items);
+    memset(list, 0, sizeof(*list));
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void gdn_it_strs_sort(gdn_it_strs_t *list)
+{
+    if (list->count > 1)
+        qsort(list->items, list->count, sizeof(*list->items), compare_strings);
+}
+
+/* Looks `text` up in a list sorted by list_sort. */
+int gdn_it_strs_has(const gdn_it_strs_t *list, const char *text)
+{
+    if (list->count == 0)
+        return 0;
+    return bsearch(&text, list->items, list->count, sizeof(*list->items), compare_strings) != NULL;
+}
+
+void gdn_it_records_free(gdn_it_records_t *exp)
+{
+    gdn_it_strs_free(&exp->tasks);
+    gdn_it_strs_free(&exp->completed);
+    gdn_it_strs_free(&exp->workers);
+}
+
+/*
+ * Runs `bash script arg` with its output in `out_path`, waiting up to `limit_s`.
+ * @return its exit code, or -1 if it did not exit by itself in time.
+ */
+static int run_script(const char *script, const char *arg, const char *out_path, double limit_s)
+{
+    const char *argv[] = {"/bin/bash", script, arg, NULL};
+    int code = -1;
+
+    if (run_to_completion(argv, out_path, limit_s, &code) != 0)
+        return -1;
+    return code;
+}
+
+/* Reads `NAME=number` from the env file start.sh wrote. Returns the number or -1. */
+static int read_env_port(const char *path, const char *name)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    size_t name_len = strlen(name);
+    int port = -1;
+
+    if (!f)
+        return -1;
+    while (port < 0 && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, name, name_len) != 0 || line[name_len] != '=')
+            continue;
+
+        char *end;
+        long value = strtol(line + name_len + 1, &end, 10);
+
+        if (end != line + name_len + 1 && value > 0 && value < 65536)
+            port = (int)value;
+    }
+    fclose(f);
+    return port;
+}
+
+int gdn_it_s3_start(gdn_it_s3_t *s3)
+{
+    const char *dir = getenv("GDN_S3_DIR");
+    const char *base = getenv("TMPDIR");
+    char script[GDN_IT_PATH_MAX + 16];
+    char output[GDN_IT_DIR_MAX + 32];
+    char env_path[GDN_IT_DIR_MAX + 16];
+
+    if (!dir || !*dir) {
+        fprintf(stderr, "GDN_S3_DIR is not set: run the tests through ctest\n");
+        return -1;
+    }
+    snprintf(s3->scripts, sizeof(s3->scripts), "%s", dir);
+    snprintf(s3->state, sizeof(s3->state), "%s/gdn-s3-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(s3->state))
+        return -1;
+
+    /* The service must accept exactly the key pair the servers are given below, whatever the
+     * environment of the test run says, and pick free ports. */
+    setenv("S3_ACCESS_KEY", GDN_IT_S3_ACCESS_KEY, 1);
+    setenv("S3_SECRET_KEY", GDN_IT_S3_SECRET_KEY, 1);
+    setenv("S3_REGION", GDN_IT_S3_REGION, 1);
+    unsetenv("S3_FRONT_PORT");
+    unsetenv("S3_FRONT_CONTROL_PORT");
+    unsetenv("S3_FRONT_ARGS");
+
+    snprintf(script, sizeof(script), "%s/start.sh", s3->scripts);
+    snprintf(output, sizeof(output), "%s/start.out", s3->state);
+    int code = run_script(script, s3->state, output, 120.0);
+
+    s3->running = 1;
+    snprintf(env_path, sizeof(env_path), "%s/env", s3->state);
+    s3->s3_port = read_env_port(env_path, "S3_PORT");
+    s3->control_port = read_env_port(env_path, "S3_CONTROL_PORT");
+    s3->s3rver_port = read_env_port(env_path, "S3RVER_PORT");
+    if (code != 0 || s3->s3_port < 0 || s3->control_port < 0 || s3->s3rver_port < 0) {
+        fprintf(stderr, "the test S3 service did not start (exit %d):\n", code);
+        copy_file_to(output, stderr);
+        gdn_it_s3_stop(s3);
+        return -1;
+    }
+    memset(&s3->control, 0, sizeof(s3->control));
+    s3->control.port = s3->control_port;
+    return 0;
+}
+
+void gdn_it_s3_stop(gdn_it_s3_t *s3)
+{
+    char script[GDN_IT_PATH_MAX + 16];
+    char output[GDN_IT_DIR_MAX + 32];
+
+    if (s3->running) {
+        snprintf(script, sizeof(script), "%s/stop.sh", s3->scripts);
+        snprintf(output, sizeof(output), "%s/stop.out", s3->state);
+        run_script(script, s3->state, output, 60.0);
+        s3->running = 0;
+    }
+    if (s3->state[0])
+        nftw(s3->state, on_remove, 16, FTW_DEPTH | FTW_PHYS);
+    s3->state[0] = '\0';
+}
+
+/* One request to the front's control API. */
+long gdn_it_s3_control_call(const gdn_it_s3_t *s3, const char *method, const char *path,
+                            const char *body, gdn_it_response_t *res)
+{
+    gdn_it_client_t client;
+
+    memset(res, 0, sizeof(*res));
+    if (gdn_it_client_open(&client, &s3->control, GDN_IT_HTTP1) != 0)
+        return 0;
+    gdn_it_call(&client, method, path, body, res);
+    gdn_it_client_close(&client);
+    return res->status;
+}
+
+/* Sends a control request whose answer only matters through its status. */
+long gdn_it_s3_control(const gdn_it_s3_t *s3, const char *method, const char *path,
+                       const char *body)
+{
+    gdn_it_response_t res;
+    long status = gdn_it_s3_control_call(s3, method, path, body, &res);
+
+    if (status != 200)
+        fprintf(stderr, "control %s %s answered %ld: %s\n", method, path, status,
+                res.body ? res.body : "");
+    gdn_it_response_free(&res);
+    return status;
+}
+
+/* Reads an integer counter of the front's /stats, following `group` then `name` (name may be
+ * NULL). A counter the front has not created yet is 0; -1 means /stats could not be read. */
+long long gdn_it_s3_counter(const gdn_it_s3_t *s3, const char *group, const char *name)
+{
+    gdn_it_response_t res;
+    long long value = 0;
+
+    if (gdn_it_s3_control_call(s3, "GET", "/stats", NULL, &res) != 200 || !res.json) {
+        gdn_it_response_free(&res);
+        return -1;
+    }
+    if (gdn_it_json_integer(res.json, &value, group, name, NULL) != 0)
+        value = 0;
+    gdn_it_response_free(&res);
+    return value;
+}
+
+/* ---- reading the bucket from s3rver ---- */
+
+/*
+ * GETs `bucket`/`key` (key NULL for the bucket itself, with `query`) from s3rver, signed with
+ * SigV4 for s3rver's key. Fills `res` as the harness does, without parsing JSON.
+ * @return the HTTP status, or 0 when no answer arrived.
+ */
+static long bucket_get(const gdn_it_s3_t *s3, CURL *curl, const char *bucket, const char *key,
+                       const char *query, gdn_it_response_t *res)
+{
+    char url[2048];
+
+    memset(res, 0, sizeof(*res));
+    if (key) {
+        char *escaped = curl_easy_escape(curl, key, 0);
+
+        if (!escaped)
+            return 0;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s/%s", s3->s3rver_port, bucket, escaped);
+        curl_free(escaped);
+    } else {
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s?%s", s3->s3rver_port, bucket,
+                 query ? query : "");
+    }
+
+    /* libcurl's default write function stores into these memory streams. */
+    FILE *body = open_memstream(&res->body, &res->body_len);
+    FILE *headers = open_memstream(&res->headers, &res->headers_len);
+    struct curl_slist *list = curl_slist_append(NULL, "x-amz-content-sha256: " EMPTY_SHA256);
+
+    if (body && headers && list) {
+        curl_easy_reset(curl);
+        curl_easy_setopt(curl, CURLOPT_URL, url);
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+        curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, "aws:amz:" GDN_IT_S3_REGION ":s3");
+        curl_easy_setopt(curl, CURLOPT_USERPWD, S3RVER_KEY ":" S3RVER_KEY);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
+        curl_easy_setopt(curl, CURLOPT_HEADERDATA, headers);
+        res->code = curl_easy_perform(curl);
+        if (res->code == CURLE_OK)
+            curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res->status);
+    }
+    if (body)
+        fclose(body);
+    if (headers)
+        fclose(headers);
+    curl_slist_free_all(list);
+    return res->status;
+}
+
+/* Decodes the XML entities that s3rver writes in keys and tokens, in place. */
+static void xml_unescape(char *text)
+{
+    static const struct {
+        const char *entity;
+        char c;
+    } entities[] = {
+        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    char *out = text;
+
+    for (const char *in = text; *in;) {
+        size_t i = 0;
+        size_t n = sizeof(entities) / sizeof(entities[0]);
+
+        while (i < n && strncmp(in, entities[i].entity, strlen(entities[i].entity)) != 0)
+            i++;
+        if (i < n) {
+            *out++ = entities[i].c;
+            in += strlen(entities[i].entity);
+        } else {
+            *out++ = *in++;
+        }
+    }
+    *out = '\0';
+}
+
+/* Copies the text of the element `tag` found at or after `from` into a malloc'd string, and
+ * sets *after past its closing tag. Returns NULL when there is none. */
+static char *xml_element(const char *from, const char *tag, const char **after)
+{
+    char open[64];
+    char close[64];
+
+    snprintf(open, sizeof(open), "<%s>", tag);
+    snprintf(close, sizeof(close), "</%s>", tag);
+
+    const char *start = strstr(from, open);
+    if (!start)
+        return NULL;
+    start += strlen(open);
+
+    const char *end = strstr(start, close);
+    if (!end)
+        return NULL;
+
+    char *text = strndup(start, (size_t)(end - start));
+    if (text)
+        xml_unescape(text);
+    if (after)
+        *after = end + strlen(close);
+    return text;
+}
+
+/* Lists every key of `bucket`, page by page. Returns 0, or -1 after printing why. */
+static int bucket_list(const gdn_it_s3_t *s3, CURL *curl, const char *bucket, gdn_it_strs_t *keys)
+{
+    char *token = NULL;
+    int rc = 0;
+
+    do {
+        char query[1024];
+        gdn_it_response_t res;
+
+        if (token) {
+            char *escaped = curl_easy_escape(curl, token, 0);
+
+            snprintf(query, sizeof(query), "continuation-token=%s&list-type=2",
+                     escaped ? escaped : "");
+            curl_free(escaped);
+        } else {
+            snprintf(query, sizeof(query), "list-type=2");
+        }
+        free(token);
+        token = NULL;
+        if (bucket_get(s3, curl, bucket, NULL, query, &res) != 200 || !res.body) {
+            fprintf(stderr, "listing bucket %s answered %ld: %s\n", bucket, res.status,
+                    res.body ? res.body : curl_easy_strerror(res.code));
+            rc = -1;
+        }
+
+        const char *at = res.body;
+        char *key;
+
+        while (rc == 0 && (key = xml_element(at, "Key", &at)) != NULL) {
+            rc = gdn_it_strs_push(keys, key);
+            free(key);
+        }
+        if (rc == 0) {
+            char *truncated = xml_element(res.body, "IsTruncated", NULL);
+
+            if (truncated && strcmp(truncated, "true") == 0)
+                token = xml_element(res.body, "NextContinuationToken", NULL);
+            free(truncated);
+        }
+        gdn_it_response_free(&res);
+    } while (rc == 0 && token);
+    free(token);
+    return rc;
+}
+
+/*
+ * Writes a config pointing the server at the front, with `bucket`, `secret` and `extra` lines.
+ * Retries are kept short so that recovery stays quick after an outage.
+ */
+int gdn_it_s3_configure(gdn_it_server_t *srv, const gdn_it_s3_t *s3, const char *bucket,
+                        const char *secret, const char *extra)
+{
+    return gdn_it_server_configf(srv,
+                                 "minio_endpoint = 127.0.0.1:%d\n"
+                                 "minio_access_key = " GDN_IT_S3_ACCESS_KEY "\n"
+                                 "minio_secret_key = %s\n"
+                                 "minio_region = " GDN_IT_S3_REGION "\n"
+                                 "minio_bucket = %s\n"
+                                 "s3_connect_timeout_ms = 1000\n"
+                                 "s3_timeout_ms = 5000\n"
+                                 "flush_retry_max_ms = 1000\n"
+                                 "threads = 2\n"
+                                 "%s",
+                                 s3->s3_port, secret, bucket, extra ? extra : "");
+}
+
+/* Reads /health: the backlog and the bucket state ("ok", "degraded", "disabled"). */
+int gdn_it_read_health(gdn_it_client_t *client, long long *backlog, char *state, size_t size)
+{
+    gdn_it_response_t res;
+    int rc = -1;
+
+    gdn_it_call(client, "GET", "/health", NULL, &res);
+    const char *s3 = gdn_it_json_string(res.json, "s3", NULL);
+
+    if (res.status == 200 && s3 && gdn_it_json_integer(res.json, backlog, "backlog", NULL) == 0) {
+        snprintf(state, size, "%s", s3);
+        rc = 0;
+    }
+    gdn_it_response_free(&res);
+    return rc;
+}
+
+/* Waits until every record is in the bucket and the bucket copy is healthy. */
+int gdn_it_wait_flushed(gdn_it_client_t *client, double limit_s)
+{
+    double deadline = gdn_it_now_seconds() + limit_s;
+    long long backlog = -1;
+    char state[32] = "";
+
+    while (gdn_it_now_seconds() < deadline) {
+        if (gdn_it_read_health(client, &backlog, state, sizeof(state)) == 0 && backlog == 0 &&
+            strcmp(state, "ok") == 0)
+            return 0;
+        gdn_it_sleep_ms(50);
+    }
+    fprintf(stderr, "the server did not catch up in %.0f s: backlog %lld, s3 \"%s\"\n", limit_s,
+            backlog, state);
+    return -1;
+}
+
+/* Waits until /health reports the bucket copy degraded, with records waiting. */
+int gdn_it_wait_degraded(gdn_it_client_t *client, double limit_s, long long *backlog)
+{
+    double deadline = gdn_it_now_seconds() + limit_s;
+    char state[32] = "";
+
+    *backlog = -1;
+    while (gdn_it_now_seconds() < deadline) {
+        if (gdn_it_read_health(client, backlog, state, sizeof(state)) == 0 && *backlog > 0 &&
+            strcmp(state, "degraded") == 0)
+            return 0;
+        gdn_it_sleep_ms(50);
+    }
+    fprintf(stderr, "the server did not report degraded: backlog %lld, s3 \"%s\"\n", *backlog,
+            state);
+    return -1;
+}
+
+/* GETs `path` and hands its body over to `*body` (malloc'd). Returns the HTTP status. */
+long gdn_it_fetch_body(gdn_it_client_t *client, const char *path, char **body, size_t *len)
+{
+    gdn_it_response_t res;
+
+    gdn_it_call(client, "GET", path, NULL, &res);
+    long status = res.status;
+
+    *body = res.body;
+    *len = res.body_len;
+    res.body = NULL;
+    gdn_it_response_free(&res);
+    return status;
+}
+
+/* ---- the bucket against the journal ---- */
+
+/* Checks one object's user metadata against the record it holds. Returns 0 or 1 mismatch. */
+static int check_metadata(const gdn_it_response_t *object, const char *key, int is_worker,
+                          int wants_expiry)
+{
+    char created[64];
+    char expires[64];
+    int has_created =
+        gdn_it_header(object, "x-amz-meta-created_at", created, sizeof(created)) != NULL;
+    int has_expires =
+        gdn_it_header(object, "x-amz-meta-expires_at", expires, sizeof(expires)) != NULL;
+    yajl_val json = yajl_tree_parse(object->body, NULL, 0);
+    const char *field = gdn_it_json_string(json, is_worker ? "registered_at" : "created_at", NULL);
+    int ok = has_created && field && strcmp(created, field) == 0 && has_expires == wants_expiry;
+
+    /* ISO-8601 times of one format compare as strings: an expiry comes after the creation. */
+    if (ok && has_expires)
+        ok = strlen(expires) == strlen(created) && strcmp(expires, created) > 0;
+    if (!ok)
+        fprintf(stderr, "  %s: metadata created_at=%s (record %s) expires_at=%s%s\n", key,
+                has_created ? created : "(none)", field ? field : "(none)",
+                has_expires ? expires : "(none)", wants_expiry ? "" : " (none expected)");
+    if (json)
+        yajl_tree_free(json);
+    return ok ? 0 : 1;
+}
+
+/*
+ * Tells whether a bucket object equals the API's view of its record byte for byte, but for an
+ * older value of the time `field` (a key with its opening quote, such as "\"last_heartbeat\":\"").
+ * Two such fields may lag, as the README's limitations say: a heartbeat refreshes the bucket
+ * copy of a worker at most once per half worker_ttl_s, and that of a leased task's
+ * lease_expires_at at most once per half lease. The bytes around the two values must be the
+ * same, and the bucket's value (an ISO-8601 time, which compares as a string) the earlier.
+ */
+static int same_but_lagging(const char *object, size_t object_len, const char *api, size_t api_len,
+                            const char *field)
+{
+    if (!api)
+        return 0;
+    if (object_len == api_len && memcmp(object, api, api_len) == 0)
+        return 1;
+
+    size_t field_len = strlen(field);
+    const char *in_object = memmem(object, object_len, field, field_len);
+    const char *in_api = memmem(api, api_len, field, field_len);
+    if (object_len != api_len || !in_object || !in_api || in_object - object != in_api - api)
+        return 0;
+
+    size_t head = (size_t)(in_object - object) + field_len;
+    const char *object_end = memchr(object + head, '"', object_len - head);
+    const char *api_end = memchr(api + head, '"', api_len - head);
+    if (!object_end || !api_end || object_end - object != api_end - api)
+        return 0;
+
+    size_t value_len = (size_t)(object_end - object) - head;
+    size_t tail = (size_t)(object_end - object);
+    return memcmp(object, api, head) == 0 && memcmp(object + head, api + head, value_len) < 0 &&
+           memcmp(object + tail, api + tail, api_len - tail) == 0;
+}
+
+/* Finds the entry of worker `id` in the body of GET /poll/workers; its length in `len`. */
+static const char *find_worker(const char *workers_body, const char *id, size_t *len)
+{
+    char needle[256];
+
+    snprintf(needle, sizeof(needle), "{\"worker_id\":\"%s\"", id);
+    const char *entry = strstr(workers_body, needle);
+    const char *end = entry ? strchr(entry, '}') : NULL;
+    *len = end ? (size_t)(end + 1 - entry) : 0;
+    return end ? entry : NULL;
+}
+
+/* Compares one object with what the API shows for its record. Returns 0 or 1 mismatch. */
+static int check_object(const gdn_it_s3_t *s3, gdn_it_client_t *client, CURL *curl,
+                        const char *bucket, const char *key, const char *workers_body)
+{
+    gdn_it_response_t object;
+    int is_worker = strncmp(key, "worker:", 7) == 0;
+    int is_completed = strncmp(key, "completed:", 10) == 0;
+    int mismatch = 0;
+
+    if (bucket_get(s3, curl, bucket, key, NULL, &object) != 200 || !object.body) {
+        fprintf(stderr, "  %s: GET answered %ld\n", key, object.status);
+        gdn_it_response_free(&object);
+        return 1;
+    }
+    if (is_worker) {
+        /* The listing is a JSON array of the very objects: the bucket's copy must appear in it
+         * byte for byte, but for a last_heartbeat that may lag. */
+        size_t entry_len = 0;
+        const char *entry = find_worker(workers_body, key + 7, &entry_len);
+
+        mismatch = !same_but_lagging(object.body, object.body_len, entry, entry_len,
+                                     "\"last_heartbeat\":\"");
+        if (mismatch)
+            fprintf(stderr, "  %s: object %s is not in /poll/workers %s\n", key, object.body,
+                    workers_body);
+    } else {
+        char path[256];
+        char *api = NULL;
+        size_t api_len = 0;
+
+        snprintf(path, sizeof(path), "/tasks/%s", strchr(key, ':') + 1);
+        long status = gdn_it_fetch_body(client, path, &api, &api_len);
+
+        mismatch = status != 200 || !same_but_lagging(object.body, object.body_len, api, api_len,
+                                                      "\"lease_expires_at\":\"");
+        if (mismatch)
+            fprintf(stderr, "  %s: object %s\n  differs from GET %s (%ld) %s\n", key, object.body,
+                    path, status, api ? api : "");
+        free(api);
+    }
+    if (!mismatch) {
+        /* Workers and completed copies always expire; a task does once it has ended (the
+         * server keeps ended tasks task_retention_s), and never while it is open. */
+        int ended = !is_worker && (strstr(object.body, "\"completed_at\"") != NULL ||
+                                   strstr(object.body, "\"status\":\"cancelled\"") != NULL);
+
+        mismatch = check_metadata(&object, key, is_worker, is_worker || is_completed || ended);
+    }
+    gdn_it_response_free(&object);
+    return mismatch;
+}
+
+static int add_keys(gdn_it_strs_t *keys, const char *prefix, const gdn_it_strs_t *ids)
+{
+    char key[256];
+
+    for (size_t i = 0; i < ids->count; i++) {
+        snprintf(key, sizeof(key), "%s:%s", prefix, ids->items[i]);
+        if (gdn_it_strs_push(keys, key) != 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/*
+ * Checks that `bucket` holds exactly the records of `exp` and that every object equals what
+ * the server's API shows for the record, byte for byte, with its metadata.
+ * @return the number of mismatches (missing, extra or different objects).
+ */
+int gdn_it_s3_compare_bucket(const gdn_it_s3_t *s3, gdn_it_client_t *client, const char *bucket,
+                             const gdn_it_records_t *exp)
+{
+    gdn_it_strs_t wanted = {0};
+    gdn_it_strs_t listed = {0};
+    char *workers = NULL;
+    size_t workers_len = 0;
+    int missing = 0;
+    int extra = 0;
+    int different = 0;
+    CURL *curl = curl_easy_init();
+
+    CU_ASSERT_FATAL(curl != NULL);
+    CU_ASSERT_FATAL(add_keys(&wanted, "task", &exp->tasks) == 0);
+    CU_ASSERT_FATAL(add_keys(&wanted, "completed", &exp->completed) == 0);
+    CU_ASSERT_FATAL(add_keys(&wanted, "worker", &exp->workers) == 0);
+    gdn_it_strs_sort(&wanted);
+    CU_ASSERT_EQUAL(gdn_it_fetch_body(client, "/poll/workers", &workers, &workers_len), 200);
+
+    int listed_ok = bucket_list(s3, curl, bucket, &listed) == 0;
+
+    CU_ASSERT(listed_ok);
+    gdn_it_strs_sort(&listed);
+    for (size_t i = 0; listed_ok && i < wanted.count; i++) {
+        if (!gdn_it_strs_has(&listed, wanted.items[i])) {
+            if (missing++ < SHOWN_MAX)
+                fprintf(stderr, "  %s: missing from the bucket\n", wanted.items[i]);
+        } else if (different < SHOWN_MAX) {
+            different +=
+                check_object(s3, client, curl, bucket, wanted.items[i], workers ? workers : "");
+        }
+    }
+    for (size_t i = 0; listed_ok && i < listed.count; i++) {
+        if (!gdn_it_strs_has(&wanted, listed.items[i]) && extra++ < SHOWN_MAX)
+            fprintf(stderr, "  %s: in the bucket but not in the journal\n", listed.items[i]);
+    }
+    if (missing || extra || different)
+        fprintf(stderr, "bucket %s: %zu objects, %zu expected; %d missing, %d extra, %d differ\n",
+                bucket, listed.count, wanted.count, missing, extra, different);
+    CU_ASSERT_EQUAL(missing, 0);
+    CU_ASSERT_EQUAL(extra, 0);
+    CU_ASSERT_EQUAL(different, 0);
+    CU_ASSERT_EQUAL(listed.count, wanted.count);
+
+    free(workers);
+    gdn_it_strs_free(&wanted);
+    gdn_it_strs_free(&listed);
+    curl_easy_cleanup(curl);
+    return listed_ok ? missing + extra + different : 1;
+}
+/* Adds the ids of every task of `status` to `ids` (and to `finished` too when set), paging
+ * through GET /tasks?status=. Returns 0, or -1 when a page could not be read. */
+static int collect_status(gdn_it_client_t *client, const char *status, gdn_it_strs_t *ids,
+                          gdn_it_strs_t *finished)
+{
+    char cursor[256] = "";
+    char path[512];
+    int rc = 0;
+
+    do {
+        gdn_it_response_t res;
+
+        snprintf(path, sizeof(path), "/tasks?status=%s&limit=500%s%s", status,
+                 cursor[0] ? "&cursor=" : "", cursor);
+        cursor[0] = '\0';
+        gdn_it_call(client, "GET", path, NULL, &res);
+        yajl_val tasks = gdn_it_json_get(res.json, "tasks", NULL);
+        const char *next = gdn_it_json_string(res.json, "next_cursor", NULL);
+
+        if (res.status != 200 || !YAJL_IS_ARRAY(tasks)) {
+            fprintf(stderr, "GET %s answered %ld: %.200s\n", path, res.status,
+                    res.body ? res.body : "");
+            rc = -1;
+        }
+        for (size_t i = 0; rc == 0 && i < gdn_it_json_length(tasks); i++) {
+            const char *id = gdn_it_json_string(gdn_it_json_at(tasks, i), "id", NULL);
+
+            rc = id ? gdn_it_strs_push(ids, id) : -1;
+            if (rc == 0 && finished)
+                rc = gdn_it_strs_push(finished, id);
+        }
+        if (rc == 0 && next) {
+            char *escaped = curl_easy_escape(client->curl, next, 0);
+
+            snprintf(cursor, sizeof(cursor), "%s", escaped ? escaped : "");
+            curl_free(escaped);
+        }
+        gdn_it_response_free(&res);
+    } while (rc == 0 && cursor[0]);
+    return rc;
+}
+
+int gdn_it_records_from_api(gdn_it_client_t *client, gdn_it_records_t *out)
+{
+    gdn_it_response_t res;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    rc |= collect_status(client, "pending", &out->tasks, NULL);
+    rc |= collect_status(client, "processing", &out->tasks, NULL);
+    rc |= collect_status(client, "cancelled", &out->tasks, NULL);
+    rc |= collect_status(client, "completed", &out->tasks, &out->completed);
+    rc |= collect_status(client, "failed", &out->tasks, &out->completed);
+
+    gdn_it_call(client, "GET", "/poll/workers", NULL, &res);
+    yajl_val workers = gdn_it_json_get(res.json, "workers", NULL);
+
+    if (res.status != 200 || !YAJL_IS_ARRAY(workers))
+        rc = -1;
+    for (size_t i = 0; rc == 0 && i < gdn_it_json_length(workers); i++) {
+        const char *id = gdn_it_json_string(gdn_it_json_at(workers, i), "worker_id", NULL);
+
+        rc = id ? gdn_it_strs_push(&out->workers, id) : -1;
+    }
+    gdn_it_response_free(&res);
+    return rc == 0 ? 0 : -1;
 }

@@ -153,6 +153,15 @@ void gdn_it_server_dump_log(const gdn_it_server_t *srv);
 int gdn_it_run_program(const char *const *args, char *out, size_t out_size, int *exit_code);
 
 /**
+ * Runs `argv` (NULL-terminated; argv[0] an absolute path, such as a wrapper that runs the
+ * binary as another user) to completion, killing it after 20 s, and captures its stdout and
+ * stderr into `out`.
+ * @param exit_code the exit code, or -1 if it did not exit normally in time.
+ * @return 0 or a negative code.
+ */
+int gdn_it_run_argv(const char *const *argv, char *out, size_t out_size, int *exit_code);
+
+/**
  * Opens a client that speaks `proto` to `srv`. The client follows the server across restarts
  * (it reads the port at each request).
  * @return 0 or -ENOMEM.
@@ -230,5 +239,119 @@ long gdn_it_complete(gdn_it_client_t *client, const char *id, const char *result
 
 /** The integer field `name` of GET /stats, or -1 when it cannot be read. */
 long long gdn_it_stat(gdn_it_client_t *client, const char *name);
+
+/*
+ * The test S3 service of tests/s3 (s3rver behind the SigV4-checking front) and the comparison
+ * of a bucket with the journal. The scripts are found through GDN_S3_DIR, which ctest sets for
+ * the tests that need them. The bucket is read from s3rver directly, around the front, so that
+ * the front's counters hold the server's requests alone and reads work during its outages.
+ */
+
+/** The key pair the front accepts and the servers under test are given. */
+#define GDN_IT_S3_ACCESS_KEY "garden-test"
+#define GDN_IT_S3_SECRET_KEY "garden-test-secret"
+#define GDN_IT_S3_REGION "us-east-1"
+
+/** A growable list of strings, sorted on demand for lookups. */
+typedef struct gdn_it_strs {
+    char **items;
+    size_t count;
+    size_t cap;
+} gdn_it_strs_t;
+
+/** Appends a copy of `text`. @return 0 or -ENOMEM. */
+int gdn_it_strs_push(gdn_it_strs_t *list, const char *text);
+
+/** Frees the strings and the list's storage, and zeroes it. */
+void gdn_it_strs_free(gdn_it_strs_t *list);
+
+/** Sorts the list for gdn_it_strs_has. */
+void gdn_it_strs_sort(gdn_it_strs_t *list);
+
+/** Tells whether a list sorted by gdn_it_strs_sort holds `text`. */
+int gdn_it_strs_has(const gdn_it_strs_t *list, const char *text);
+
+/** The records a journal, and so its bucket, should hold. */
+typedef struct gdn_it_records {
+    gdn_it_strs_t tasks;     /**< task ids: one task:{id} each */
+    gdn_it_strs_t completed; /**< finished (completed or failed) task ids: one completed:{id} */
+    gdn_it_strs_t workers;   /**< worker ids: one worker:{id} each */
+} gdn_it_records_t;
+
+/** Frees the three lists. */
+void gdn_it_records_free(gdn_it_records_t *records);
+
+/**
+ * Fills `out` (overwritten, not freed first) with every record the server's API shows: tasks
+ * of every status, paged through GET /tasks?status=, and the workers of GET /poll/workers.
+ * @return 0, or -1 when a listing could not be read.
+ */
+int gdn_it_records_from_api(gdn_it_client_t *client, gdn_it_records_t *out);
+
+/** One running test S3 service. */
+typedef struct gdn_it_s3 {
+    char scripts[GDN_IT_PATH_MAX]; /**< tests/s3 */
+    char state[GDN_IT_DIR_MAX];    /**< STATE_DIR given to start.sh */
+    int s3_port;                   /**< the front */
+    int control_port;              /**< the front's control API */
+    int s3rver_port;               /**< s3rver itself */
+    int running;                   /**< 1 once start.sh ran: stop.sh must run */
+    gdn_it_server_t control;       /**< only its port is used, by the control calls */
+} gdn_it_s3_t;
+
+/**
+ * Starts the service with tests/s3/start.sh on free ports, accepting the GDN_IT_S3_* key
+ * pair. Call from a suite's init function, and gdn_it_s3_stop from its cleanup.
+ * @return 0, or -1 after printing start.sh's output and stopping what did start.
+ */
+int gdn_it_s3_start(gdn_it_s3_t *s3);
+
+/** Stops the service by its recorded pids and removes its state directory. */
+void gdn_it_s3_stop(gdn_it_s3_t *s3);
+
+/** Sends one request to the front's control API; the caller frees `res`. Returns the status. */
+long gdn_it_s3_control_call(const gdn_it_s3_t *s3, const char *method, const char *path,
+                            const char *body, gdn_it_response_t *res);
+
+/** Sends one control request, printing any answer but 200. Returns the status. */
+long gdn_it_s3_control(const gdn_it_s3_t *s3, const char *method, const char *path,
+                       const char *body);
+
+/**
+ * Reads the integer counter `group`.`name` (name may be NULL) of the front's /stats. A counter
+ * the front has not created yet is 0; -1 means /stats could not be read.
+ */
+long long gdn_it_s3_counter(const gdn_it_s3_t *s3, const char *group, const char *name);
+
+/**
+ * Writes the config of `srv`, pointing it at the front with `bucket`, `secret` and `extra`
+ * config lines (may be NULL). S3 timeouts and retries are kept short, and 2 loop threads.
+ * @return 0 or -errno.
+ */
+int gdn_it_s3_configure(gdn_it_server_t *srv, const gdn_it_s3_t *s3, const char *bucket,
+                        const char *secret, const char *extra);
+
+/**
+ * Checks that `bucket` holds exactly the records of `exp` and that every object equals what
+ * the server's API shows for its record, byte for byte, with its metadata. The two fields
+ * whose bucket copy the README says may lag (a task's lease_expires_at, a worker's
+ * last_heartbeat, both moved by heartbeats) may hold an earlier time. Failures are CUnit
+ * assertions too.
+ * @return the number of mismatches (missing, extra or different objects).
+ */
+int gdn_it_s3_compare_bucket(const gdn_it_s3_t *s3, gdn_it_client_t *client, const char *bucket,
+                             const gdn_it_records_t *exp);
+
+/** Reads /health: the backlog and the bucket state ("ok", "degraded", "disabled"). 0 or -1. */
+int gdn_it_read_health(gdn_it_client_t *client, long long *backlog, char *state, size_t size);
+
+/** Waits until the backlog is 0 and /health says s3 ok. Returns 0, or -1 after `limit_s`. */
+int gdn_it_wait_flushed(gdn_it_client_t *client, double limit_s);
+
+/** Waits until /health says s3 degraded with records waiting. Returns 0, or -1. */
+int gdn_it_wait_degraded(gdn_it_client_t *client, double limit_s, long long *backlog);
+
+/** GETs `path` and hands its body over to `*body` (malloc'd). Returns the HTTP status. */
+long gdn_it_fetch_body(gdn_it_client_t *client, const char *path, char **body, size_t *len);
 
 #endif
