@@ -113,74 +113,13 @@ void gdn_respond_text(h2o_req_t *req, int status, const char *reason, const char
     h2o_send_inline(req, text, req->res.content_length);
 }
 
-static int decode_hex(int c)
+/* The query string is what follows the first `?` of the request target. */
+const char *gdn_query_string(h2o_req_t *req, size_t *len)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes a query value (`+` is a space) into a new malloc'd string. */
-static char *decode_query_value(const char *text, size_t len, size_t *out_len)
-{
-    char *out = malloc(len + 1);
-    size_t n = 0;
-
-    if (out == NULL)
+    if (req->query_at == SIZE_MAX) {
+        *len = 0;
         return NULL;
-    for (size_t i = 0; i < len; i++) {
-        int hi = i + 2 < len ? decode_hex(text[i + 1]) : -1;
-        int lo = i + 2 < len ? decode_hex(text[i + 2]) : -1;
-
-        if (text[i] == '%' && hi >= 0 && lo >= 0) {
-            out[n++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            out[n++] = text[i] == '+' ? ' ' : text[i];
-        }
     }
-    out[n] = '\0';
-    *out_len = n;
-    return out;
-}
-
-/*
- * Finds a query parameter by name and returns its decoded value (malloc'd), or NULL if it is
- * absent. A parameter given twice takes its last value.
- */
-char *gdn_query_param(h2o_req_t *req, const char *name, size_t *len, int *oom)
-{
-    *oom = 0;
-    if (req->query_at == SIZE_MAX)
-        return NULL;
-
-    const char *at = req->path.base + req->query_at + 1;
-    const char *end = req->path.base + req->path.len;
-    size_t name_len = strlen(name);
-    const char *found = NULL;
-    size_t found_len = 0;
-
-    while (at < end) {
-        const char *amp = memchr(at, '&', (size_t)(end - at));
-        const char *stop = amp != NULL ? amp : end;
-        const char *eq = memchr(at, '=', (size_t)(stop - at));
-        size_t key_len = (size_t)((eq != NULL ? eq : stop) - at);
-
-        if (key_len == name_len && memcmp(at, name, name_len) == 0) {
-            found = eq != NULL ? eq + 1 : stop;
-            found_len = (size_t)(stop - found);
-        }
-        at = stop + 1;
-    }
-    if (found == NULL)
-        return NULL;
-
-    char *value = decode_query_value(found, found_len, len);
-
-    *oom = value == NULL;
-    return value;
+    *len = req->path.len - req->query_at - 1;
+    return req->path.base + req->query_at + 1;
 }

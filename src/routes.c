@@ -14,13 +14,10 @@
 #include "gdn/error.h"
 #include "gdn/http.h"
 #include "gdn/queue.h"
+#include "gdn/request.h"
 #include "gdn/respond.h"
 #include "gdn/s3.h"
 #include "gdn/writes.h"
-
-/* How many tasks GET /tasks lists without a limit, and the most it lists with one. */
-#define LIST_LIMIT 50
-#define LIST_LIMIT_MAX 500
 
 static int handle_get_task(h2o_req_t *req, const char *id, size_t id_len)
 {
@@ -72,92 +69,6 @@ static int handle_list_workers(h2o_req_t *req)
     return gdn_respond_taken(req, body, len);
 }
 
-/* The parameters of GET /tasks, decoded; NULL where absent. */
-typedef struct list_params {
-    char *status;
-    char *role;
-    char *project_id;
-    char *limit;
-    char *cursor;
-    size_t project_id_len;
-    size_t cursor_len;
-    int given;
-} list_params_t;
-
-static void free_list_params(list_params_t *params)
-{
-    free(params->status);
-    free(params->role);
-    free(params->project_id);
-    free(params->limit);
-    free(params->cursor);
-}
-
-static int read_list_params(h2o_req_t *req, list_params_t *params)
-{
-    size_t len;
-    int oom = 0;
-    int any_oom = 0;
-
-    memset(params, 0, sizeof(*params));
-    params->status = gdn_query_param(req, "status", &len, &oom);
-    any_oom |= oom;
-    params->role = gdn_query_param(req, "role", &len, &oom);
-    any_oom |= oom;
-    params->project_id = gdn_query_param(req, "project_id", &params->project_id_len, &oom);
-    any_oom |= oom;
-    params->limit = gdn_query_param(req, "limit", &len, &oom);
-    any_oom |= oom;
-    params->cursor = gdn_query_param(req, "cursor", &params->cursor_len, &oom);
-    any_oom |= oom;
-    params->given =
-        params->status || params->role || params->project_id || params->limit || params->cursor;
-    return any_oom ? -ENOMEM : 0;
-}
-
-/* Turns the parameters into a listing, recording each bad one. */
-static int check_list_params(const list_params_t *params, gdn_queue_listing_t *listing,
-                             gdn_problems_t *problems)
-{
-    int rc = 0;
-    gdn_task_status_t status;
-
-    *listing = (gdn_queue_listing_t){.status = -1, .limit = LIST_LIMIT};
-    if (params->status != NULL && params->status[0] != '\0') {
-        if (gdn_task_status_parse(params->status, strlen(params->status), &status) == 0) {
-            listing->status = (int)status;
-        } else {
-            gdn_problems_add(problems, "query", "status", "enum",
-                             "Input should be 'pending', 'processing', 'completed', 'failed' "
-                             "or 'cancelled'");
-            rc = GDN_EINVALID;
-        }
-    }
-    if (params->limit != NULL) {
-        char *end;
-        long limit = strtol(params->limit, &end, 10);
-
-        if (params->limit[0] == '\0' || *end != '\0' || limit < 1 || limit > LIST_LIMIT_MAX) {
-            gdn_problems_add(problems, "query", "limit", "int_parsing",
-                             "Input should be a whole number from 1 to 500");
-            rc = GDN_EINVALID;
-        } else {
-            listing->limit = (int)limit;
-        }
-    }
-    if (params->role != NULL && params->role[0] != '\0')
-        listing->role = params->role;
-    if (params->project_id != NULL && params->project_id[0] != '\0') {
-        listing->project_id = params->project_id;
-        listing->project_id_len = params->project_id_len;
-    }
-    if (params->cursor != NULL && params->cursor[0] != '\0') {
-        listing->cursor = params->cursor;
-        listing->cursor_len = params->cursor_len;
-    }
-    return rc;
-}
-
 /*
  * GET /tasks: without parameters, up to 50 claimable tasks in claim order, as `{"tasks":[...]}`.
  * With any of status, role, project_id, limit or cursor, a page of the listing and the cursor
@@ -166,18 +77,20 @@ static int check_list_params(const list_params_t *params, gdn_queue_listing_t *l
 static int handle_list_tasks(h2o_req_t *req)
 {
     gdn_loop_t *loop = gdn_loop_of(req);
-    list_params_t params;
+    gdn_list_params_t params;
     gdn_queue_listing_t listing;
     gdn_problems_t problems;
-    int rc = read_list_params(req, &params);
+    size_t query_len;
+    const char *query = gdn_query_string(req, &query_len);
+    int rc = gdn_request_list_read(query, query_len, &params);
 
     if (rc == 0)
         rc = gdn_problems_init(&problems);
     if (rc != 0) {
-        free_list_params(&params);
+        gdn_request_list_free(&params);
         return gdn_respond_unavailable(req, rc);
     }
-    rc = check_list_params(&params, &listing, &problems);
+    rc = gdn_request_list_check(&params, &listing, &problems);
 
     gdn_buf_t out = GDN_BUF_INIT;
     gdn_journal_txn_t *txn;
@@ -190,7 +103,7 @@ static int handle_list_tasks(h2o_req_t *req)
             rc = gdn_queue_list(txn, &listing, &out);
         } else {
             gdn_buf_append_str(&out, "{\"tasks\":");
-            rc = gdn_queue_list_pending(txn, &out, LIST_LIMIT);
+            rc = gdn_queue_list_pending(txn, &out, GDN_REQUEST_LIST_LIMIT);
         }
         gdn_buf_append_str(&out, "}");
         gdn_journal_read_end(loop->reader);
@@ -203,7 +116,7 @@ static int handle_list_tasks(h2o_req_t *req)
     else if (rc != 0)
         gdn_respond_unavailable(req, rc);
     gdn_problems_free(&problems);
-    free_list_params(&params);
+    gdn_request_list_free(&params);
 
     size_t len;
     char *body = gdn_buf_take(&out, &len);
@@ -400,28 +313,22 @@ static int route_exact(h2o_req_t *req, h2o_iovec_t path)
 /* The routes under /tasks/: GET /tasks/{id} and POST /tasks/{id}/cancel. */
 static int route_task(h2o_req_t *req, h2o_iovec_t path)
 {
-    static const char prefix[] = "/tasks/";
-    static const char cancel[] = "/cancel";
-    size_t prefix_len = sizeof(prefix) - 1;
-    size_t cancel_len = sizeof(cancel) - 1;
+    const char *id = NULL;
+    size_t id_len = 0;
 
-    if (path.len <= prefix_len || memcmp(path.base, prefix, prefix_len) != 0)
-        return gdn_respond_not_found(req);
-
-    const char *id = path.base + prefix_len;
-    size_t id_len = path.len - prefix_len;
-    const char *slash = memchr(id, '/', id_len);
-
-    if (slash == NULL) {
+    switch (gdn_request_task_path(path.base, path.len, &id, &id_len)) {
+    case GDN_TASK_PATH_TASK:
         if (!is_method(req, "GET"))
             return method_not_allowed(req, "GET");
         return handle_get_task(req, id, id_len);
+    case GDN_TASK_PATH_CANCEL:
+        if (!is_method(req, "POST"))
+            return method_not_allowed(req, "POST");
+        return gdn_writes_cancel(req, id, id_len);
+    case GDN_TASK_PATH_NONE:
+        break;
     }
-    if ((size_t)(id + id_len - slash) != cancel_len || memcmp(slash, cancel, cancel_len) != 0)
-        return gdn_respond_not_found(req);
-    if (!is_method(req, "POST"))
-        return method_not_allowed(req, "POST");
-    return gdn_writes_cancel(req, id, (size_t)(slash - id));
+    return gdn_respond_not_found(req);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)

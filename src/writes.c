@@ -21,8 +21,12 @@
 #include "gdn/error.h"
 #include "gdn/log.h"
 #include "gdn/longpoll.h"
+#include "gdn/request.h"
 #include "gdn/respond.h"
 #include "gdn/writes.h"
+
+_Static_assert(GDN_REQUEST_WAIT_MAX_S == GDN_WRITES_WAIT_MAX_S,
+               "the query reader and the loops' wait timers must agree on the longest wait");
 
 /* Deadline entries handled per pass of the periodic operation, and how often it runs: expiry
  * never holds the writer for long, and a lapsed lease is noticed within a quarter second. */
@@ -427,11 +431,8 @@ static int read_idempotency(h2o_req_t *req, write_op_t *op, gdn_problems_t *prob
 
     h2o_iovec_t key = req->headers.entries[at].value;
 
-    if (key.len == 0 || key.len > GDN_QUEUE_IDEMPOTENCY_KEY_MAX) {
-        gdn_problems_add(problems, "header", "idempotency-key", "string_too_long",
-                         "Idempotency-Key should have 1 to 200 characters");
+    if (gdn_request_idempotency_key(key.base, key.len, problems) != 0)
         return GDN_EINVALID;
-    }
     op->idempotency_key = h2o_strdup(NULL, key.base, key.len).base;
     if (op->idempotency_key == NULL)
         return -ENOMEM;
@@ -540,93 +541,28 @@ int gdn_writes_cancel(h2o_req_t *req, const char *id, size_t id_len)
     return submit_op(op);
 }
 
-/* Splits the roles list in place: comma-separated, spaces trimmed, empty items skipped. */
-static int split_roles(write_op_t *op, gdn_problems_t *problems)
+/*
+ * Validates the /poll/next query into op, which takes the decoded strings. Returns 0,
+ * GDN_EINVALID (problems set) or -ENOMEM.
+ */
+static int parse_poll_query(h2o_req_t *req, write_op_t *op, gdn_problems_t *problems)
 {
-    char *at = op->roles_text;
+    gdn_poll_params_t params;
+    size_t query_len;
+    const char *query = gdn_query_string(req, &query_len);
+    int rc = gdn_request_poll_read(query, query_len, &params, problems);
 
-    while (at != NULL && *at != '\0') {
-        char *comma = strchr(at, ',');
-        char *end = comma != NULL ? comma : at + strlen(at);
-        char *start = at;
-
-        while (start < end && *start == ' ')
-            start++;
-        while (end > start && end[-1] == ' ')
-            end--;
-        if (end > start) {
-            if (op->role_count == GDN_QUEUE_MAX_ROLES) {
-                gdn_problems_add(problems, "query", "roles", "too_long",
-                                 "List should have at most 32 roles");
-                return GDN_EINVALID;
-            }
-            op->roles[op->role_count] = start;
-            op->role_lens[op->role_count] = (size_t)(end - start);
-            op->role_count++;
-        }
-        at = comma != NULL ? comma + 1 : NULL;
-    }
+    op->worker_id = params.worker_id;
+    op->worker_id_len = params.worker_id_len;
+    op->roles_text = params.roles_text;
+    memcpy(op->roles, params.roles, sizeof(op->roles));
+    memcpy(op->role_lens, params.role_lens, sizeof(op->role_lens));
+    op->role_count = params.role_count;
+    op->wait_s = params.wait_s;
     op->waiter.roles = op->roles;
     op->waiter.role_lens = op->role_lens;
     op->waiter.role_count = op->role_count;
-    return 0;
-}
-
-/* Reads `wait`: whole seconds from 0 to GDN_WRITES_WAIT_MAX_S. */
-static int read_wait(h2o_req_t *req, write_op_t *op, gdn_problems_t *problems)
-{
-    size_t len;
-    int oom;
-    char *text = gdn_query_param(req, "wait", &len, &oom);
-
-    if (oom)
-        return -ENOMEM;
-    if (text == NULL)
-        return 0;
-
-    char *end;
-    long wait = strtol(text, &end, 10);
-    int valid = len > 0 && *end == '\0' && wait >= 0 && wait <= GDN_WRITES_WAIT_MAX_S;
-
-    free(text);
-    if (!valid) {
-        gdn_problems_add(problems, "query", "wait", "int_parsing",
-                         "Input should be a whole number of seconds from 0 to 30");
-        return GDN_EINVALID;
-    }
-    op->wait_s = (int)wait;
-    return 0;
-}
-
-/* Validates the /poll/next query into op. Returns 0, GDN_EINVALID (problems set) or -ENOMEM. */
-static int parse_poll_query(h2o_req_t *req, write_op_t *op, gdn_problems_t *problems)
-{
-    size_t roles_len;
-    int oom;
-
-    op->worker_id = gdn_query_param(req, "worker_id", &op->worker_id_len, &oom);
-    if (oom)
-        return -ENOMEM;
-    op->roles_text = gdn_query_param(req, "roles", &roles_len, &oom);
-    if (oom)
-        return -ENOMEM;
-
-    int rc = 0;
-
-    if (op->worker_id == NULL) {
-        gdn_problems_add(problems, "query", "worker_id", "missing", "Field required");
-        rc = GDN_EINVALID;
-    } else if (op->worker_id_len > GDN_WORKER_ID_MAX) {
-        gdn_problems_add(problems, "query", "worker_id", "string_too_long",
-                         "String should have at most 200 characters");
-        rc = GDN_EINVALID;
-    }
-    if (split_roles(op, problems) != 0)
-        rc = GDN_EINVALID;
-
-    int wait_rc = read_wait(req, op, problems);
-
-    return wait_rc == -ENOMEM ? wait_rc : rc != 0 ? rc : wait_rc;
+    return rc;
 }
 
 int gdn_writes_poll(h2o_req_t *req)

@@ -38,10 +38,9 @@ int gdn_respond_problems(h2o_req_t *req, gdn_problems_t *problems);
 int gdn_respond_taken(h2o_req_t *req, char *body, size_t len);
 
 /**
- * Finds a query parameter and returns its percent-decoded value (`+` is a space), malloc'd and
- * NUL-terminated, or NULL if it is absent. A parameter given twice takes its last value.
- * @param oom set to 1 when NULL means that memory ran out.
+ * Returns the request's query string, the text after `?` without it (length in *len), for the
+ * readers of request.h; NULL when the target has no `?`. It points into the request.
  */
-char *gdn_query_param(h2o_req_t *req, const char *name, size_t *len, int *oom);
+const char *gdn_query_string(h2o_req_t *req, size_t *len);
 
 #endif
