@@ -22,6 +22,8 @@
 #define CHANGE_KEY 8
 /* Bytes of an index position: claim rank, created time, id. */
 #define RANK_LEN (8 + 8 + GDN_JOURNAL_ID_LEN)
+/* Longest counter name: "pending:" and a role. */
+#define COUNTER_NAME_MAX (8 + GDN_JOURNAL_ROLE_MAX)
 /* The longest key a scan may start from: any key of any database. */
 #define SEEK_MAX (GDN_JOURNAL_KEY_MAX + 64)
 
@@ -114,6 +116,60 @@ static void decode_rank(const unsigned char in[RANK_LEN], gdn_journal_pending_t 
     entry->id[GDN_JOURNAL_ID_LEN] = '\0';
 }
 
+static int add_depth(gdn_journal_txn_t *txn, const char *role, int64_t delta);
+
+/*
+ * Journals written before the per-role counts existed have claimable tasks but no counts: the
+ * first open counts them once, in the transaction that opens the databases, and leaves a mark.
+ */
+static int count_depths_once(gdn_journal_t *journal, MDB_txn *mdb_txn)
+{
+    gdn_journal_txn_t txn = {.journal = journal, .txn = mdb_txn, .write = 1};
+    MDB_val mark = {.mv_size = 6, .mv_data = "depths"};
+    MDB_val v;
+    int rc = mdb_get(mdb_txn, journal->meta, &mark, &v);
+
+    if (rc != MDB_NOTFOUND)
+        return translate(rc, "get depths mark");
+
+    MDB_cursor *cursor;
+
+    rc = mdb_cursor_open(mdb_txn, journal->pending, &cursor);
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "open cursor");
+
+    MDB_val k;
+    char role[GDN_JOURNAL_ROLE_MAX + 1] = "";
+    int64_t run = 0;
+    int result = 0;
+
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    for (; rc == MDB_SUCCESS && result == 0; rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+        const char *key = k.mv_data;
+        size_t role_len = strnlen(key, k.mv_size);
+
+        if (role_len == 0 || role_len > GDN_JOURNAL_ROLE_MAX || role_len == k.mv_size)
+            continue;
+        if (run > 0 && (strlen(role) != role_len || memcmp(role, key, role_len) != 0)) {
+            result = add_depth(&txn, role, run);
+            run = 0;
+        }
+        memcpy(role, key, role_len);
+        role[role_len] = '\0';
+        run++;
+    }
+    mdb_cursor_close(cursor);
+    if (result == 0 && rc != MDB_NOTFOUND)
+        result = translate(rc, "count pending");
+    if (result == 0 && run > 0)
+        result = add_depth(&txn, role, run);
+    v.mv_size = 0;
+    v.mv_data = NULL;
+    if (result == 0)
+        result = translate(mdb_put(mdb_txn, journal->meta, &mark, &v, 0), "put depths mark");
+    return result;
+}
+
 static int open_databases(gdn_journal_t *journal)
 {
     MDB_txn *txn;
@@ -169,6 +225,12 @@ static int open_databases(gdn_journal_t *journal)
         memcpy(&journal->seq, value.mv_data, sizeof(uint64_t));
     else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS)
         goto Error;
+
+    rc = count_depths_once(journal, txn);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
 
     rc = mdb_txn_commit(txn);
     return translate(rc, "mdb_txn_commit");
@@ -575,6 +637,15 @@ static int entry_valid(const gdn_journal_pending_t *entry)
            strnlen(entry->id, sizeof(entry->id)) == GDN_JOURNAL_ID_LEN;
 }
 
+/* Moves the per-role count of claimable tasks, the counter "pending:<role>". */
+static int add_depth(gdn_journal_txn_t *txn, const char *role, int64_t delta)
+{
+    char name[COUNTER_NAME_MAX + 1];
+
+    snprintf(name, sizeof(name), "pending:%s", role);
+    return gdn_journal_counter_add(txn, name, delta);
+}
+
 int gdn_journal_pending_add(gdn_journal_txn_t *txn, const gdn_journal_pending_t *entry)
 {
     if (!txn->write || !entry_valid(entry))
@@ -584,10 +655,16 @@ int gdn_journal_pending_add(gdn_journal_txn_t *txn, const gdn_journal_pending_t 
     unsigned char rank[RANK_LEN];
     MDB_val k = {.mv_size = role_key(by_role, entry), .mv_data = by_role};
     MDB_val v = {.mv_size = 0, .mv_data = NULL};
-    int rc = mdb_put(txn->txn, txn->journal->pending, &k, &v, 0);
+    int rc = mdb_put(txn->txn, txn->journal->pending, &k, &v, MDB_NOOVERWRITE);
 
-    if (rc != MDB_SUCCESS)
+    if (rc == MDB_SUCCESS)
+        rc = add_depth(txn, entry->role, 1);
+    else if (rc == MDB_KEYEXIST)
+        rc = 0;
+    else
         return translate(rc, "add pending");
+    if (rc != 0)
+        return rc;
 
     encode_rank(rank, entry);
     k.mv_size = RANK_LEN;
@@ -607,8 +684,14 @@ int gdn_journal_pending_remove(gdn_journal_txn_t *txn, const gdn_journal_pending
     MDB_val k = {.mv_size = role_key(by_role, entry), .mv_data = by_role};
     int rc = mdb_del(txn->txn, txn->journal->pending, &k, NULL);
 
-    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+    if (rc == MDB_SUCCESS)
+        rc = add_depth(txn, entry->role, -1);
+    else if (rc == MDB_NOTFOUND)
+        rc = 0;
+    else
         return translate(rc, "remove pending");
+    if (rc != 0)
+        return rc;
 
     encode_rank(rank, entry);
     k.mv_size = RANK_LEN;
@@ -804,6 +887,118 @@ int64_t gdn_journal_dirty_count(gdn_journal_txn_t *txn)
     return (int64_t)stat.ms_entries;
 }
 
+int gdn_journal_dirty_span(gdn_journal_txn_t *txn, uint64_t *oldest, uint64_t *newest)
+{
+    MDB_cursor *cursor;
+    MDB_val k;
+    MDB_val v;
+    int rc = mdb_cursor_open(txn->txn, txn->journal->dirty, &cursor);
+
+    *oldest = 0;
+    *newest = 0;
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "open cursor");
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    if (rc == MDB_SUCCESS && k.mv_size == CHANGE_KEY)
+        *oldest = gdn_get_u64be(k.mv_data);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
+    if (rc == MDB_SUCCESS && k.mv_size == CHANGE_KEY)
+        *newest = gdn_get_u64be(k.mv_data);
+    mdb_cursor_close(cursor);
+    return rc == MDB_NOTFOUND ? 0 : translate(rc, "dirty span");
+}
+
+/*
+ * Finds the created time of the oldest claimable task of a role. Within one priority the index
+ * is in created order, so the first entry of each priority is its oldest: the walk seeks from
+ * one priority to the next instead of reading every entry.
+ */
+static int oldest_of_role(MDB_cursor *cursor, const char *role, int64_t *oldest)
+{
+    size_t role_len = strlen(role);
+    unsigned char seek[GDN_JOURNAL_ROLE_MAX + 1 + 8];
+    MDB_val k = {.mv_size = role_len + 1, .mv_data = seek};
+    MDB_val v;
+
+    memcpy(seek, role, role_len + 1);
+    *oldest = INT64_MAX;
+
+    int rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+
+    while (rc == MDB_SUCCESS) {
+        const unsigned char *key = k.mv_data;
+
+        if (k.mv_size != role_len + 1 + RANK_LEN || memcmp(key, seek, role_len + 1) != 0)
+            break;
+
+        gdn_journal_pending_t entry;
+
+        decode_rank(key + role_len + 1, &entry);
+        if (entry.created_us < *oldest)
+            *oldest = entry.created_us;
+
+        /* The next priority: the 8-byte priority prefix plus one, unless it was the last. */
+        uint64_t prefix = gdn_get_u64be(key + role_len + 1);
+
+        if (prefix == UINT64_MAX)
+            break;
+        gdn_put_u64be(seek + role_len + 1, prefix + 1);
+        k.mv_size = role_len + 1 + 8;
+        k.mv_data = seek;
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+    }
+    if (*oldest == INT64_MAX)
+        *oldest = 0;
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? 0 : translate(rc, "oldest pending");
+}
+
+int gdn_journal_pending_roles(gdn_journal_txn_t *txn, gdn_journal_role_depth_t *out, int max)
+{
+    static const char prefix[] = "count:pending:";
+    size_t prefix_len = sizeof(prefix) - 1;
+    MDB_cursor *counters;
+    MDB_cursor *pending;
+    int rc = mdb_cursor_open(txn->txn, txn->journal->meta, &counters);
+
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "open cursor");
+    rc = mdb_cursor_open(txn->txn, txn->journal->pending, &pending);
+    if (rc != MDB_SUCCESS) {
+        mdb_cursor_close(counters);
+        return translate(rc, "open cursor");
+    }
+
+    MDB_val k = {.mv_size = prefix_len, .mv_data = (void *)prefix};
+    MDB_val v;
+    int count = 0;
+    int result = 0;
+
+    rc = mdb_cursor_get(counters, &k, &v, MDB_SET_RANGE);
+    while (rc == MDB_SUCCESS && count < max && result == 0) {
+        size_t role_len = k.mv_size - prefix_len;
+
+        if (k.mv_size <= prefix_len || memcmp(k.mv_data, prefix, prefix_len) != 0)
+            break;
+        if (role_len <= GDN_JOURNAL_ROLE_MAX && v.mv_size == sizeof(int64_t)) {
+            gdn_journal_role_depth_t *depth = &out[count++];
+
+            memcpy(depth->role, (const char *)k.mv_data + prefix_len, role_len);
+            depth->role[role_len] = '\0';
+            memcpy(&depth->depth, v.mv_data, sizeof(int64_t));
+            result = oldest_of_role(pending, depth->role, &depth->oldest_created_us);
+        }
+        rc = mdb_cursor_get(counters, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(pending);
+    mdb_cursor_close(counters);
+    if (result != 0)
+        return result;
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        return translate(rc, "list roles");
+    return count;
+}
+
 int64_t gdn_journal_record_count(gdn_journal_txn_t *txn)
 {
     MDB_stat stat;
@@ -938,6 +1133,9 @@ int gdn_journal_index_scan(gdn_journal_txn_t *txn, gdn_journal_index_t index, co
     return rc == MDB_NOTFOUND ? 0 : translate(rc, "index scan");
 }
 
+/* Counter keys: "count:" and a name of at most COUNTER_NAME_MAX bytes. */
+#define COUNTER_KEY_SIZE (6 + COUNTER_NAME_MAX + 1)
+
 static size_t counter_key(char *out, size_t size, const char *name)
 {
     int len = snprintf(out, size, "count:%s", name);
@@ -947,7 +1145,7 @@ static size_t counter_key(char *out, size_t size, const char *name)
 
 int gdn_journal_counter_get(gdn_journal_txn_t *txn, const char *name, int64_t *value)
 {
-    char key[96];
+    char key[COUNTER_KEY_SIZE];
     MDB_val k = {.mv_size = counter_key(key, sizeof(key), name), .mv_data = key};
     MDB_val v;
     int rc = mdb_get(txn->txn, txn->journal->meta, &k, &v);
@@ -974,10 +1172,16 @@ int gdn_journal_counter_add(gdn_journal_txn_t *txn, const char *name, int64_t de
         return rc;
     value += delta;
 
-    char key[96];
+    char key[COUNTER_KEY_SIZE];
     MDB_val k = {.mv_size = counter_key(key, sizeof(key), name), .mv_data = key};
     MDB_val v = {.mv_size = sizeof(value), .mv_data = &value};
 
+    /* An absent counter reads as 0, so one that comes back to 0 is removed: counters named
+     * after client-chosen roles would otherwise pile up. */
+    if (value == 0) {
+        rc = mdb_del(txn->txn, txn->journal->meta, &k, NULL);
+        return rc == MDB_NOTFOUND ? 0 : translate(rc, "delete counter");
+    }
     return translate(mdb_put(txn->txn, txn->journal->meta, &k, &v, 0), "put counter");
 }
 

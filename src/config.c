@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gdn/auth.h"
 #include "gdn/config.h"
 #include "gdn/error.h"
 #include "gdn/log.h"
@@ -80,6 +81,8 @@ static const struct config_key config_keys[] = {
     KEY(restore_wait_s, KIND_INT, 0, 86400, false, NULL, "30", NULL),
     KEY(claude_mem_enabled, KIND_BOOL, 0, 1, false, "CLAUDE_MEM_ENABLED", "true", NULL),
     KEY(log_level, KIND_LEVEL, 0, 0, false, NULL, "info", NULL),
+    KEY(access_log, KIND_BOOL, 0, 1, false, NULL, "false", NULL),
+    KEY(auth_tokens_file, KIND_OPTIONAL, 0, 0, false, NULL, NULL, NULL),
 };
 /* clang-format on */
 
@@ -510,10 +513,19 @@ int gdn_config_validate(const gdn_config_t *cfg, char *err, size_t err_size)
 {
     int rc = check_pair("tls_cert", cfg->tls_cert, "tls_key", cfg->tls_key, err, err_size);
 
-    if (rc != 0)
+    if (rc == 0)
+        rc = check_pair("minio_access_key", cfg->minio_access_key, "minio_secret_key",
+                        cfg->minio_secret_key, err, err_size);
+    if (rc != 0 || cfg->auth_tokens_file == NULL)
         return rc;
-    return check_pair("minio_access_key", cfg->minio_access_key, "minio_secret_key",
-                      cfg->minio_secret_key, err, err_size);
+
+    /* The tokens file is read here too, so that --check-config finds its mistakes. */
+    gdn_auth_t *auth = NULL;
+    int world_readable;
+
+    rc = gdn_auth_load(cfg->auth_tokens_file, &auth, &world_readable, err, err_size);
+    gdn_auth_free(auth);
+    return rc != 0 ? GDN_ECONFIG : 0;
 }
 
 /*

@@ -19,6 +19,7 @@ static const char *const project_messages[] = {
     "service is shutting down",
     "journal schema version is not supported",
     "record state does not allow the operation",
+    "not allowed for these credentials",
 };
 
 _Static_assert(sizeof(project_messages) / sizeof(project_messages[0]) ==

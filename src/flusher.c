@@ -24,6 +24,14 @@
  * change faster than they upload cannot keep a round going forever. */
 #define ROUND_STEPS_MAX 64
 
+/* Looks at the change log remembered for the flush lag (see note_span). */
+#define SPAN_SAMPLES 256
+
+typedef struct span_sample {
+    uint64_t newest; /* the newest logged version seen */
+    int64_t seen_us; /* when */
+} span_sample_t;
+
 /* One logged change read for upload. Changes of one record are grouped: the one with the
  * highest version leads the group and carries the record's current JSON; the others follow it
  * and are cleared with it. */
@@ -165,7 +173,10 @@ struct gdn_flusher {
     int bucket_ready;
     unsigned seed;
     flush_item_t *items;
-    round_set_t uploaded; /* what this round already uploaded, by key */
+    round_set_t uploaded;                /* what this round already uploaded, by key */
+    span_sample_t samples[SPAN_SAMPLES]; /* a ring, oldest first */
+    int sample_first;
+    int sample_count;
 };
 
 static int is_stopping(gdn_flusher_t *flusher)
@@ -371,6 +382,43 @@ static int read_leader(gdn_flusher_t *flusher, gdn_journal_txn_t *txn, flush_ite
 
 /* Reads up to `max` logged changes and the current state of their records in one short read
  * transaction. Returns how many changes, or a negative error. */
+/*
+ * Keeps the flush lag: the age of the oldest change not yet uploaded. The change log holds
+ * versions, not times, so each look at it records the newest version seen and when. The oldest
+ * change left was committed no later than the first look that saw its version or a later one,
+ * so the lag is known to within the time between looks. Changes logged before this process
+ * started count from its first look. When the ring is full its last sample absorbs newer
+ * versions, which can only make the lag of those look longer, never shorter.
+ */
+static void note_span(gdn_flusher_t *flusher, uint64_t oldest, uint64_t newest)
+{
+    span_sample_t *ring = flusher->samples;
+    int64_t since = 0;
+
+    while (flusher->sample_count > 0 &&
+           (oldest == 0 || ring[flusher->sample_first].newest < oldest)) {
+        flusher->sample_first = (flusher->sample_first + 1) % SPAN_SAMPLES;
+        flusher->sample_count--;
+    }
+    if (oldest != 0) {
+        int last = (flusher->sample_first + flusher->sample_count - 1) % SPAN_SAMPLES;
+
+        if (flusher->sample_count == 0 || ring[last].newest < newest) {
+            if (flusher->sample_count == SPAN_SAMPLES) {
+                ring[last].newest = newest;
+            } else {
+                last = (flusher->sample_first + flusher->sample_count) % SPAN_SAMPLES;
+                ring[last] = (span_sample_t){.newest = newest, .seen_us = gdn_clock_now_us()};
+                flusher->sample_count++;
+            }
+        }
+        since = ring[flusher->sample_first].seen_us;
+    }
+    pthread_mutex_lock(&flusher->lock);
+    flusher->stats.lag_since_us = since;
+    pthread_mutex_unlock(&flusher->lock);
+}
+
 static int read_dirty(gdn_flusher_t *flusher, flush_item_t *items, int max)
 {
     gdn_journal_dirty_t *dirty = calloc((size_t)max, sizeof(*dirty));
@@ -386,8 +434,14 @@ static int read_dirty(gdn_flusher_t *flusher, flush_item_t *items, int max)
         return rc;
     }
 
-    int count = gdn_journal_dirty_list(txn, 0, dirty, max);
+    uint64_t oldest;
+    uint64_t newest;
+    int count = gdn_journal_dirty_span(txn, &oldest, &newest);
 
+    if (count == 0) {
+        note_span(flusher, oldest, newest);
+        count = gdn_journal_dirty_list(txn, 0, dirty, max);
+    }
     for (int i = 0; i < count; i++) {
         memset(&items[i], 0, sizeof(items[i]));
         memcpy(items[i].key, dirty[i].key, sizeof(items[i].key));

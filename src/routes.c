@@ -279,20 +279,111 @@ static int body_too_large(h2o_req_t *req)
 typedef struct route {
     const char *path;
     const char *method;
+    gdn_route_t id;
+    int open;                 /* answered without a token */
+    gdn_auth_action_t action; /* what a token needs to call it */
     int (*handle)(h2o_req_t *req);
 } route_t;
 
 static const route_t routes[] = {
-    {"/health", "GET", handle_health},
-    {"/stats", "GET", handle_stats},
-    {"/tasks", "GET", handle_list_tasks},
-    {"/tasks", "POST", gdn_writes_create},
-    {"/poll/register", "POST", gdn_writes_register},
-    {"/poll/heartbeat", "POST", gdn_writes_heartbeat},
-    {"/poll/next", "GET", gdn_writes_poll},
-    {"/poll/complete", "POST", gdn_writes_complete},
-    {"/poll/workers", "GET", handle_list_workers},
+    {"/health", "GET", GDN_ROUTE_HEALTH, 1, GDN_AUTH_READ, handle_health},
+    {"/stats", "GET", GDN_ROUTE_STATS, 0, GDN_AUTH_STATS, handle_stats},
+    {"/metrics", "GET", GDN_ROUTE_METRICS, 0, GDN_AUTH_METRICS, gdn_observe_metrics},
+    {"/tasks", "GET", GDN_ROUTE_TASKS_LIST, 0, GDN_AUTH_READ, handle_list_tasks},
+    {"/tasks", "POST", GDN_ROUTE_TASKS_CREATE, 0, GDN_AUTH_CREATE, gdn_writes_create},
+    {"/poll/register", "POST", GDN_ROUTE_POLL_REGISTER, 0, GDN_AUTH_POLL, gdn_writes_register},
+    {"/poll/heartbeat", "POST", GDN_ROUTE_POLL_HEARTBEAT, 0, GDN_AUTH_POLL, gdn_writes_heartbeat},
+    {"/poll/next", "GET", GDN_ROUTE_POLL_NEXT, 0, GDN_AUTH_POLL, NULL},
+    {"/poll/complete", "POST", GDN_ROUTE_POLL_COMPLETE, 0, GDN_AUTH_POLL, gdn_writes_complete},
+    {"/poll/workers", "GET", GDN_ROUTE_POLL_WORKERS, 0, GDN_AUTH_POLL, handle_list_workers},
 };
+
+#define ROUTE_COUNT (sizeof(routes) / sizeof(routes[0]))
+
+static const char *const route_labels[GDN_ROUTE_COUNT] = {
+    [GDN_ROUTE_HEALTH] = "GET /health",
+    [GDN_ROUTE_STATS] = "GET /stats",
+    [GDN_ROUTE_METRICS] = "GET /metrics",
+    [GDN_ROUTE_TASKS_LIST] = "GET /tasks",
+    [GDN_ROUTE_TASKS_CREATE] = "POST /tasks",
+    [GDN_ROUTE_TASK_GET] = "GET /tasks/{id}",
+    [GDN_ROUTE_TASK_CANCEL] = "POST /tasks/{id}/cancel",
+    [GDN_ROUTE_POLL_REGISTER] = "POST /poll/register",
+    [GDN_ROUTE_POLL_HEARTBEAT] = "POST /poll/heartbeat",
+    [GDN_ROUTE_POLL_NEXT] = "GET /poll/next",
+    [GDN_ROUTE_POLL_COMPLETE] = "POST /poll/complete",
+    [GDN_ROUTE_POLL_WORKERS] = "GET /poll/workers",
+    [GDN_ROUTE_PREFLIGHT] = "OPTIONS",
+    [GDN_ROUTE_OTHER] = "other",
+};
+
+const char *gdn_route_label(gdn_route_t route)
+{
+    return route >= 0 && route < GDN_ROUTE_COUNT ? route_labels[route] : "other";
+}
+
+static int is_preflight(h2o_req_t *req)
+{
+    return is_method(req, "OPTIONS") &&
+           h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1) >= 0 &&
+           h2o_find_header_by_str(&req->headers, H2O_STRLIT("access-control-request-method"), -1) >=
+               0;
+}
+
+gdn_route_t gdn_route_of(h2o_req_t *req)
+{
+    h2o_iovec_t path = req->path_normalized;
+    const char *id;
+    size_t id_len;
+
+    if (is_preflight(req))
+        return GDN_ROUTE_PREFLIGHT;
+    for (size_t i = 0; i < ROUTE_COUNT; i++)
+        if (h2o_memis(path.base, path.len, routes[i].path, strlen(routes[i].path)) &&
+            is_method(req, routes[i].method))
+            return routes[i].id;
+    switch (gdn_request_task_path(path.base, path.len, &id, &id_len)) {
+    case GDN_TASK_PATH_TASK:
+        return is_method(req, "GET") ? GDN_ROUTE_TASK_GET : GDN_ROUTE_OTHER;
+    case GDN_TASK_PATH_CANCEL:
+        return is_method(req, "POST") ? GDN_ROUTE_TASK_CANCEL : GDN_ROUTE_OTHER;
+    case GDN_TASK_PATH_NONE:
+        break;
+    }
+    return GDN_ROUTE_OTHER;
+}
+
+/*
+ * Checks the request's bearer token when tokens are configured. Answers 401 (no token, or one
+ * that is not known) or 403 (a known token outside its scope) and returns 0; returns 1 when
+ * the request may go on, with *token set to the caller's token (NULL when none is needed).
+ */
+static int authorized(h2o_req_t *req, int open, gdn_auth_action_t action,
+                      const gdn_auth_token_t **token)
+{
+    const gdn_auth_t *auth = gdn_loop_of(req)->auth;
+
+    *token = NULL;
+    if (auth == NULL || open)
+        return 1;
+
+    ssize_t at = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+
+    if (at >= 0)
+        *token = gdn_auth_find(auth, req->headers.entries[at].value.base,
+                               req->headers.entries[at].value.len);
+    if (*token == NULL) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer realm=\"garden-orchestrator\""));
+        gdn_respond_detail(req, 401, "Unauthorized", "Not authenticated");
+        return 0;
+    }
+    if (!gdn_auth_permits(*token, action)) {
+        gdn_respond_detail(req, 403, "Forbidden", "Not allowed for this token");
+        return 0;
+    }
+    return 1;
+}
 
 static int route_exact(h2o_req_t *req, h2o_iovec_t path)
 {
@@ -301,10 +392,18 @@ static int route_exact(h2o_req_t *req, h2o_iovec_t path)
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (!h2o_memis(path.base, path.len, routes[i].path, strlen(routes[i].path)))
             continue;
-        if (is_method(req, routes[i].method))
-            return body_too_large(req) ? 0 : routes[i].handle(req);
-        allow = allow == NULL ? routes[i].method : "GET, POST";
+        if (!is_method(req, routes[i].method))
+            continue;
+
+        const gdn_auth_token_t *token;
+
+        if (!authorized(req, routes[i].open, routes[i].action, &token) || body_too_large(req))
+            return 0;
+        return routes[i].handle != NULL ? routes[i].handle(req) : gdn_writes_poll_as(req, token);
     }
+    for (size_t i = 0; i < ROUTE_COUNT; i++)
+        if (h2o_memis(path.base, path.len, routes[i].path, strlen(routes[i].path)))
+            allow = allow == NULL ? routes[i].method : "GET, POST";
     if (allow == NULL)
         return -1;
     return method_not_allowed(req, allow);
@@ -316,14 +415,20 @@ static int route_task(h2o_req_t *req, h2o_iovec_t path)
     const char *id = NULL;
     size_t id_len = 0;
 
+    const gdn_auth_token_t *token;
+
     switch (gdn_request_task_path(path.base, path.len, &id, &id_len)) {
     case GDN_TASK_PATH_TASK:
         if (!is_method(req, "GET"))
             return method_not_allowed(req, "GET");
+        if (!authorized(req, 0, GDN_AUTH_READ, &token))
+            return 0;
         return handle_get_task(req, id, id_len);
     case GDN_TASK_PATH_CANCEL:
         if (!is_method(req, "POST"))
             return method_not_allowed(req, "POST");
+        if (!authorized(req, 0, GDN_AUTH_CANCEL, &token))
+            return 0;
         return gdn_writes_cancel(req, id, id_len);
     case GDN_TASK_PATH_NONE:
         break;
@@ -336,9 +441,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     (void)self;
     h2o_iovec_t path = req->path_normalized;
 
-    if (is_method(req, "OPTIONS") &&
-        h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1) >= 0 &&
-        h2o_find_header_by_str(&req->headers, H2O_STRLIT("access-control-request-method"), -1) >= 0)
+    /* Browsers send no credentials with a preflight, so it is answered without a token. */
+    if (is_preflight(req))
         return handle_preflight(req);
 
     if (route_exact(req, path) == 0)
@@ -355,5 +459,5 @@ int gdn_routes_register(h2o_hostconf_t *hostconf)
     if (handler == NULL)
         return -ENOMEM;
     handler->on_req = on_req;
-    return 0;
+    return gdn_observe_register(pathconf);
 }

@@ -53,6 +53,7 @@ struct gdn_server {
     h2o_barrier_t started;
     int64_t drain_deadline_us; /* written before the stop messages are sent */
     gdn_queue_policy_t policy;
+    gdn_auth_t *auth; /* NULL: no tokens configured */
 };
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -321,8 +322,53 @@ static void free_server(gdn_server_t *server)
         h2o_config_dispose(&server->globalconf);
     if (server->ssl_ctx != NULL)
         SSL_CTX_free(server->ssl_ctx);
+    gdn_auth_free(server->auth);
     free(server->loops);
     free(server);
+}
+
+/*
+ * Reads the tokens file. Without one the server answers anyone who can reach it, and says so
+ * once, loudly, since that is only right behind a firewall or a proxy that checks callers.
+ */
+static int setup_auth(gdn_server_t *server, const gdn_config_t *config)
+{
+    if (config->auth_tokens_file == NULL) {
+        gdn_log(GDN_LOG_WARN, "auth", "auth_disabled",
+                "reason=\"no auth_tokens_file: every endpoint is open to anyone who can reach "
+                "the listener\"");
+        return 0;
+    }
+
+    char err[512];
+    int world_readable = 0;
+    int rc =
+        gdn_auth_load(config->auth_tokens_file, &server->auth, &world_readable, err, sizeof(err));
+    char quoted[600];
+
+    if (rc != 0) {
+        gdn_log(GDN_LOG_ERROR, "auth", "tokens_unreadable", "reason=%s",
+                gdn_log_quote(err, quoted, sizeof(quoted)));
+        return GDN_ECONFIG;
+    }
+    gdn_log(GDN_LOG_INFO, "auth", "tokens_loaded", "file=%s tokens=%zu",
+            gdn_log_quote(config->auth_tokens_file, quoted, sizeof(quoted)),
+            gdn_auth_count(server->auth));
+    if (world_readable)
+        gdn_log(GDN_LOG_WARN, "auth", "tokens_file_world_readable",
+                "file=%s reason=\"any local user can read the tokens; chmod 0640\"",
+                gdn_log_quote(config->auth_tokens_file, quoted, sizeof(quoted)));
+    return 0;
+}
+
+int gdn_server_loop_count(const gdn_server_t *server)
+{
+    return server->loop_count;
+}
+
+const gdn_loop_t *gdn_server_loop(const gdn_server_t *server, int index)
+{
+    return &server->loops[index];
 }
 
 int gdn_server_start(gdn_server_t **out, const gdn_config_t *config, gdn_journal_t *journal,
@@ -337,7 +383,10 @@ int gdn_server_start(gdn_server_t **out, const gdn_config_t *config, gdn_journal
     gdn_queue_policy_init(&server->policy, config);
     server->loops = calloc((size_t)server->loop_count, sizeof(*server->loops));
 
-    int rc = server->loops == NULL ? -ENOMEM : setup_tls(server, config);
+    int rc = server->loops == NULL ? -ENOMEM : setup_auth(server, config);
+
+    if (rc == 0)
+        rc = setup_tls(server, config);
 
     if (rc == 0)
         rc = setup_h2o(server, config);
@@ -356,6 +405,9 @@ int gdn_server_start(gdn_server_t **out, const gdn_config_t *config, gdn_journal
         loop->writer = writer;
         loop->flusher = flusher;
         loop->policy = &server->policy;
+        loop->journal = journal;
+        loop->auth = server->auth;
+        gdn_observe_init(loop);
         rc = gdn_journal_reader_open(journal, &loop->reader);
     }
     if (rc != 0) {

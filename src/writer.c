@@ -16,6 +16,14 @@
  * without limit under a flood; the rest simply go into the next batch. */
 #define WRITER_BATCH_MAX 1024
 
+/* Commit times in microseconds: a synced commit takes from tens of microseconds (a disk cache
+ * that acknowledges at once) to tens of milliseconds (a spinning disk or a busy SD card). */
+static const uint64_t commit_bounds_us[] = {50,    100,   250,   500,    1000,   2500,   5000,
+                                            10000, 25000, 50000, 100000, 250000, 1000000};
+
+/* Operations per commit, in powers of two up to the batch limit. */
+static const uint64_t batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+
 struct gdn_writer {
     gdn_journal_t *journal;
     pthread_t thread;
@@ -25,6 +33,8 @@ struct gdn_writer {
     gdn_write_op_t *tail;
     int stopping;
     gdn_writer_stats_t stats; /* guarded by lock */
+    gdn_histogram_t commit_us;
+    gdn_histogram_t batch_ops;
     void (*on_commit)(void *arg, uint64_t ops);
     void *on_commit_arg;
     gdn_write_op_t *periodic;
@@ -129,6 +139,10 @@ static void count_commit(gdn_writer_t *writer, uint64_t ops, uint64_t failed, in
 
     if (ops > 0 && writer->on_commit != NULL)
         writer->on_commit(writer->on_commit_arg, ops);
+    if (ops > 0) {
+        gdn_histogram_observe(&writer->commit_us, elapsed > 0 ? (uint64_t)elapsed : 0);
+        gdn_histogram_observe(&writer->batch_ops, ops);
+    }
 
     pthread_mutex_lock(&writer->lock);
     if (ops > 0) {
@@ -216,6 +230,13 @@ int gdn_writer_start(gdn_writer_t **out, gdn_journal_t *journal)
 {
     gdn_writer_t *writer = calloc(1, sizeof(*writer));
 
+    if (writer != NULL) {
+        gdn_histogram_init(&writer->commit_us, commit_bounds_us,
+                           (int)(sizeof(commit_bounds_us) / sizeof(commit_bounds_us[0])));
+        gdn_histogram_init(&writer->batch_ops, batch_bounds,
+                           (int)(sizeof(batch_bounds) / sizeof(batch_bounds[0])));
+    }
+
     *out = NULL;
     if (writer == NULL)
         return -ENOMEM;
@@ -279,4 +300,13 @@ void gdn_writer_stats(gdn_writer_t *writer, gdn_writer_stats_t *out)
     pthread_mutex_lock(&writer->lock);
     *out = writer->stats;
     pthread_mutex_unlock(&writer->lock);
+}
+
+void gdn_writer_histograms(gdn_writer_t *writer, gdn_histogram_sum_t *commit_us,
+                           gdn_histogram_sum_t *batch_ops)
+{
+    gdn_histogram_sum_init(commit_us, &writer->commit_us);
+    gdn_histogram_sum_add(commit_us, &writer->commit_us);
+    gdn_histogram_sum_init(batch_ops, &writer->batch_ops);
+    gdn_histogram_sum_add(batch_ops, &writer->batch_ops);
 }

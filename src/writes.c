@@ -565,7 +565,7 @@ static int parse_poll_query(h2o_req_t *req, write_op_t *op, gdn_problems_t *prob
     return rc;
 }
 
-int gdn_writes_poll(h2o_req_t *req)
+int gdn_writes_poll_as(h2o_req_t *req, const gdn_auth_token_t *token)
 {
     write_op_t *op = new_op(req, OP_CLAIM);
     gdn_problems_t problems;
@@ -580,6 +580,15 @@ int gdn_writes_poll(h2o_req_t *req)
     if (rc != 0)
         return refuse(req, op, &problems, rc);
     gdn_problems_free(&problems);
+
+    /* A worker token limited to some roles claims only tasks of those roles. */
+    if (gdn_auth_limit_roles(token, op->roles, op->role_lens, &op->role_count,
+                             GDN_QUEUE_MAX_ROLES) != 0) {
+        free_op(op);
+        gdn_respond_detail(req, 403, "Forbidden", "Not allowed for this token");
+        return 0;
+    }
+    op->waiter.role_count = op->role_count;
 
     /* Most polls without a wait find nothing. Checking in a read transaction first answers
      * those without queueing behind writes; the writer checks again before it claims. A poll

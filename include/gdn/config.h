@@ -51,6 +51,8 @@ typedef struct gdn_config {
     int restore_wait_s;        /**< how long to try reaching the bucket before that; 30 */
     int claude_mem_enabled;    /**< reported in /stats only; true by default */
     gdn_log_level_t log_level; /**< lowest level logged; info */
+    int access_log;            /**< one info line per answered request; false */
+    char *auth_tokens_file;    /**< bearer tokens and their scopes; NULL serves anyone */
 } gdn_config_t;
 
 /**

@@ -25,7 +25,9 @@ enum {
     GDN_ESCHEMA = GDN_ERR_BASE - 7,
     /** The record is in a state that does not allow the operation. */
     GDN_ECONFLICT = GDN_ERR_BASE - 8,
-    GDN_ERR_LAST = GDN_ERR_BASE - 9,
+    /** The caller's credentials do not allow the operation. */
+    GDN_EFORBIDDEN = GDN_ERR_BASE - 9,
+    GDN_ERR_LAST = GDN_ERR_BASE - 10,
 };
 
 /**

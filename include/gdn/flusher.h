@@ -32,6 +32,8 @@ typedef struct gdn_flusher_stats {
     uint64_t rounds;       /**< flush rounds that uploaded everything they read */
     int64_t last_flush_us; /**< end of the last successful round; 0 if none yet */
     int degraded;          /**< 1 while the last S3 request of the flusher failed */
+    int64_t lag_since_us;  /**< since when the oldest change not yet uploaded has waited, to
+                                within one flush interval; 0 when nothing waits */
     char last_error[64];   /**< the S3 error code or transport error of the last failure */
 } gdn_flusher_stats_t;
 

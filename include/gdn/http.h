@@ -11,13 +11,43 @@
 #include <h2o.h>
 #include <stdint.h>
 
+#include "gdn/auth.h"
 #include "gdn/config.h"
 #include "gdn/flusher.h"
 #include "gdn/journal.h"
+#include "gdn/metrics.h"
 #include "gdn/queue.h"
 #include "gdn/writer.h"
 
 typedef struct gdn_server gdn_server_t;
+
+/** The routes of the API, as metrics and the access log name them. */
+typedef enum gdn_route {
+    GDN_ROUTE_HEALTH,
+    GDN_ROUTE_STATS,
+    GDN_ROUTE_METRICS,
+    GDN_ROUTE_TASKS_LIST,
+    GDN_ROUTE_TASKS_CREATE,
+    GDN_ROUTE_TASK_GET,
+    GDN_ROUTE_TASK_CANCEL,
+    GDN_ROUTE_POLL_REGISTER,
+    GDN_ROUTE_POLL_HEARTBEAT,
+    GDN_ROUTE_POLL_NEXT,
+    GDN_ROUTE_POLL_COMPLETE,
+    GDN_ROUTE_POLL_WORKERS,
+    GDN_ROUTE_PREFLIGHT,
+    GDN_ROUTE_OTHER, /**< unknown paths and methods */
+    GDN_ROUTE_COUNT,
+} gdn_route_t;
+
+/** The status codes counted one by one; any other is counted as "other". */
+#define GDN_HTTP_STATUS_SLOTS 14
+
+/** Request counts and latencies of one loop thread: written by it, read by any thread. */
+typedef struct gdn_http_metrics {
+    atomic_uint_least64_t requests[GDN_ROUTE_COUNT][GDN_HTTP_STATUS_SLOTS];
+    gdn_histogram_t latency_us[GDN_ROUTE_COUNT];
+} gdn_http_metrics_t;
 
 /** One h2o timeout per whole second a poll may wait, 1 to 30 (index 0 unused). */
 #define GDN_LOOP_WAIT_TIMEOUTS 31
@@ -28,7 +58,9 @@ typedef struct gdn_loop {
     h2o_accept_ctx_t accept_ctx;
     const gdn_config_t *config;
     const gdn_queue_policy_t *policy;
+    gdn_journal_t *journal;
     gdn_journal_reader_t *reader; /**< this thread's read transactions */
+    const gdn_auth_t *auth;       /**< NULL when no tokens are configured: anyone may call */
     gdn_writer_t *writer;
     gdn_flusher_t *flusher;                 /**< NULL when no bucket is configured */
     h2o_multithread_receiver_t replies;     /**< finished write operations, sent by the writer */
@@ -45,6 +77,7 @@ typedef struct gdn_loop {
     int abandoned;          /**< exited with connections still open */
     pthread_t thread;
     gdn_server_t *server;
+    gdn_http_metrics_t metrics;
 } gdn_loop_t;
 
 /**
@@ -68,10 +101,33 @@ int gdn_server_start(gdn_server_t **out, const gdn_config_t *config, gdn_journal
 void gdn_server_stop(gdn_server_t *server, int drain_ms);
 
 /**
- * Registers the API's handler on a host configuration. Call once before any thread starts.
+ * Registers the API's handler, and the logger that counts requests and writes the access
+ * log, on a host configuration. Call once before any thread starts.
  * @return 0 or -ENOMEM.
  */
 int gdn_routes_register(h2o_hostconf_t *hostconf);
+
+/** Names the route a request took, from its method and path. Loop threads. */
+gdn_route_t gdn_route_of(h2o_req_t *req);
+
+/** Returns the route's label, such as "GET /tasks/{id}". */
+const char *gdn_route_label(gdn_route_t route);
+
+/** Returns the number of loop threads, and one of them. Any thread, while the server runs. */
+int gdn_server_loop_count(const gdn_server_t *server);
+const gdn_loop_t *gdn_server_loop(const gdn_server_t *server, int index);
+
+/** Sets up a loop's request metrics. Main thread, before the loop starts. */
+void gdn_observe_init(gdn_loop_t *loop);
+
+/**
+ * Registers the logger that counts each finished request and, with `access_log` set, writes
+ * its access-log line. Call once before any thread starts. @return 0 or -ENOMEM.
+ */
+int gdn_observe_register(h2o_pathconf_t *pathconf);
+
+/** Answers GET /metrics. Loop threads. */
+int gdn_observe_metrics(h2o_req_t *req);
 
 /** Returns the loop a request is served on. */
 static inline gdn_loop_t *gdn_loop_of(h2o_req_t *req)

@@ -240,6 +240,30 @@ int gdn_journal_dirty_clear(gdn_journal_txn_t *txn, const char *key, uint64_t ve
 int64_t gdn_journal_dirty_count(gdn_journal_txn_t *txn);
 
 /**
+ * Gives the versions of the oldest and the newest logged change, both 0 when none is logged.
+ * @return 0 or a journal error.
+ */
+int gdn_journal_dirty_span(gdn_journal_txn_t *txn, uint64_t *oldest, uint64_t *newest);
+
+/** The claimable tasks of one role. */
+typedef struct gdn_journal_role_depth {
+    char role[GDN_JOURNAL_ROLE_MAX + 1];
+    int64_t depth;             /**< tasks in the pending index */
+    int64_t oldest_created_us; /**< created time of the oldest of them */
+} gdn_journal_role_depth_t;
+
+/**
+ * Lists the roles that have claimable tasks, in byte order of their names, with how many and
+ * the created time of the oldest. Counts are kept as tasks enter and leave the pending index;
+ * the oldest is found with one seek per distinct priority of the role, so the cost does not
+ * grow with the number of tasks.
+ *
+ * @param max capacity of `out`; roles past it are not listed.
+ * @return the number of roles stored, or a journal error.
+ */
+int gdn_journal_pending_roles(gdn_journal_txn_t *txn, gdn_journal_role_depth_t *out, int max);
+
+/**
  * Stores `value` under `key` in a secondary index, replacing what was there. Keys are 1 to
  * GDN_JOURNAL_KEY_MAX bytes. Write transactions only.
  * @return 0, GDN_EINVALID, GDN_EJOURNAL_FULL or GDN_EJOURNAL.

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "gdn/journal.h"
+#include "gdn/metrics.h"
 
 typedef struct gdn_writer gdn_writer_t;
 typedef struct gdn_write_op gdn_write_op_t;
@@ -81,5 +82,12 @@ void gdn_writer_set_periodic(gdn_writer_t *writer, gdn_write_op_t *op, int inter
 
 /** Copies the counters. Any thread. */
 void gdn_writer_stats(gdn_writer_t *writer, gdn_writer_stats_t *out);
+
+/**
+ * Copies the histograms of commit time (microseconds) and of operations per commit. Any
+ * thread.
+ */
+void gdn_writer_histograms(gdn_writer_t *writer, gdn_histogram_sum_t *commit_us,
+                           gdn_histogram_sum_t *batch_ops);
 
 #endif

@@ -31,8 +31,11 @@ int gdn_writes_register(h2o_req_t *req);
 /** POST /poll/heartbeat. @return 0. */
 int gdn_writes_heartbeat(h2o_req_t *req);
 
-/** GET /poll/next, with `wait` for long polling. @return 0. */
-int gdn_writes_poll(h2o_req_t *req);
+/**
+ * GET /poll/next, with `wait` for long polling. A worker token with roles (see auth.h) limits
+ * the roles polled; NULL for none. @return 0.
+ */
+int gdn_writes_poll_as(h2o_req_t *req, const gdn_auth_token_t *token);
 
 /** POST /tasks/{id}/cancel. @return 0. */
 int gdn_writes_cancel(h2o_req_t *req, const char *id, size_t id_len);

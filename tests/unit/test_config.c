@@ -619,6 +619,33 @@ static void test_config__validate_requires_pairs(void)
     gdn_config_free(&cfg);
 }
 
+static void test_config__validate_reads_the_tokens_file(void)
+{
+    gdn_config_t cfg;
+    char dir[256];
+    char path[512];
+    char err[512] = "";
+
+    gdn_test_tmpdir(dir, sizeof(dir));
+    init_config(&cfg);
+    write_file(dir, "tokens", "ops admin 0123456789abcdef-secret\n", path, sizeof(path));
+    set_ok(&cfg, "auth_tokens_file", path);
+    assert_validate(&cfg, NULL);
+
+    /* A mistake is found by validation, named by line, and the token is not repeated. */
+    write_file(dir, "tokens", "ops admin 0123456789abcdef-secret\nweb reader x\n", path,
+               sizeof(path));
+    CU_ASSERT_EQUAL(gdn_config_validate(&cfg, err, sizeof(err)), GDN_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "line 2: unknown scope"));
+    CU_ASSERT_PTR_NULL(strstr(err, "0123456789abcdef-secret"));
+
+    set_ok(&cfg, "auth_tokens_file", "/nonexistent/tokens");
+    CU_ASSERT_EQUAL(gdn_config_validate(&cfg, err, sizeof(err)), GDN_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/tokens"));
+    gdn_config_free(&cfg);
+    gdn_test_rmdir(dir);
+}
+
 static void test_config__print_masks_the_secret(void)
 {
     gdn_config_t cfg;
@@ -645,7 +672,7 @@ static void test_config__print_masks_the_secret(void)
 
     for (const char *p = text; *p != '\0'; p++)
         lines += *p == '\n';
-    CU_ASSERT_EQUAL(lines, 32); /* one line for each of the 32 keys */
+    CU_ASSERT_EQUAL(lines, 34); /* one line for each of the 34 keys */
     free(text);
 
     /* An unset secret prints empty, not masked, so the operator sees it is missing. */
@@ -702,7 +729,7 @@ static void test_config__log_is_one_masked_line(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(text, " minio_access_key=AKID "));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, " tls_cert=\"\" "));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, " cors_origins=\"https://a.example, https://b.example\" "));
-    CU_ASSERT_PTR_NOT_NULL(strstr(text, " log_level=info\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, " log_level=info access_log=false auth_tokens_file=\"\"\n"));
     CU_ASSERT_PTR_EQUAL(strchr(text, '\n'), text + strlen(text) - 1);
     free(text);
     gdn_config_free(&cfg);
@@ -752,6 +779,8 @@ static CU_TestInfo config_tests[] = {
     {"a bad environment value names the variable",
      test_config__environment_bad_value_names_the_variable},
     {"validate requires the TLS and S3 key pairs together", test_config__validate_requires_pairs},
+    {"validate reads the tokens file and names its bad line",
+     test_config__validate_reads_the_tokens_file},
     {"print masks the secret key and shows the access key", test_config__print_masks_the_secret},
     {"the config log is one masked, quoted line", test_config__log_is_one_masked_line},
     {"origins match exactly, or all of them under *", test_config__origin_matching},

@@ -481,6 +481,85 @@ static void test_journal__pending_remove_clears_both_indexes(void)
     env_close(&env);
 }
 
+/* Checks one role of a gdn_journal_pending_roles listing. */
+static void check_depth(const gdn_journal_role_depth_t *got, const char *role, int64_t depth,
+                        int64_t oldest_us)
+{
+    CU_ASSERT_STRING_EQUAL(got->role, role);
+    CU_ASSERT_EQUAL(got->depth, depth);
+    CU_ASSERT_EQUAL(got->oldest_created_us, oldest_us);
+}
+
+static void test_journal__role_depths_follow_the_pending_index(void)
+{
+    struct journal_env env;
+    gdn_journal_txn_t *txn = open_with_order_fixture(&env);
+    gdn_journal_role_depth_t roles[8];
+
+    /* Priorities at both ends of the range: the walk from one priority to the next must stop
+     * at the last one and still find the oldest. */
+    CU_ASSERT_EQUAL_FATAL(gdn_journal_pending_roles(txn, roles, 8), 3);
+    check_depth(&roles[0], "ab", 5, INT64_MIN);
+    check_depth(&roles[1], "abc", 3, -5);
+    check_depth(&roles[2], "b", 2, -1);
+    CU_ASSERT_EQUAL(gdn_journal_pending_roles(txn, roles, 1), 1);
+
+    /* Adding an entry again does not count it twice; removing counts once. */
+    gdn_journal_pending_t three = fixture_entry(3);
+    gdn_journal_pending_t five = fixture_entry(5);
+    gdn_journal_pending_t six = fixture_entry(6);
+    gdn_journal_pending_t nine = fixture_entry(9);
+
+    CU_ASSERT_EQUAL(gdn_journal_pending_add(txn, &three), 0);
+    CU_ASSERT_EQUAL(gdn_journal_pending_remove(txn, &five), 0);
+    CU_ASSERT_EQUAL(gdn_journal_pending_remove(txn, &five), 0);
+    CU_ASSERT_EQUAL(gdn_journal_pending_remove(txn, &six), 0);
+    CU_ASSERT_EQUAL(gdn_journal_pending_remove(txn, &nine), 0);
+    commit_ok(txn);
+
+    /* The counts are in the journal: they survive a restart, and an emptied role is gone. */
+    env_reopen(&env, TEST_MAP_MB);
+    txn = begin_write(env.journal);
+    CU_ASSERT_EQUAL_FATAL(gdn_journal_pending_roles(txn, roles, 8), 2);
+    check_depth(&roles[0], "ab", 4, -5);
+    check_depth(&roles[1], "abc", 3, -5);
+
+    gdn_journal_pending_t ab[ORDER_COUNT];
+    int listed = gdn_journal_pending_list(txn, "ab", NULL, ab, ORDER_COUNT);
+
+    CU_ASSERT_EQUAL(listed, 4);
+    gdn_journal_abort(txn);
+    env_close(&env);
+}
+
+static void test_journal__dirty_span_gives_oldest_and_newest_change(void)
+{
+    struct journal_env env;
+    gdn_journal_txn_t *txn = begin_write(env_open(&env, TEST_MAP_MB));
+    uint64_t oldest = 1;
+    uint64_t newest = 1;
+
+    CU_ASSERT_EQUAL(gdn_journal_dirty_span(txn, &oldest, &newest), 0);
+    CU_ASSERT_EQUAL(oldest, 0);
+    CU_ASSERT_EQUAL(newest, 0);
+
+    uint64_t first = put_text(txn, "task:a", "{}", 0, 0);
+
+    put_text(txn, "task:b", "{}", 0, 0);
+
+    uint64_t last = put_text(txn, "task:c", "{}", 0, 0);
+
+    CU_ASSERT_EQUAL(gdn_journal_dirty_span(txn, &oldest, &newest), 0);
+    CU_ASSERT_EQUAL(oldest, first);
+    CU_ASSERT_EQUAL(newest, last);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_clear(txn, "task:a", first), 0);
+    CU_ASSERT_EQUAL(gdn_journal_dirty_span(txn, &oldest, &newest), 0);
+    CU_ASSERT(oldest > first);
+    CU_ASSERT_EQUAL(newest, last);
+    gdn_journal_abort(txn);
+    env_close(&env);
+}
+
 static void test_journal__pending_index_refuses_bad_entries(void)
 {
     struct journal_env env;
@@ -1597,6 +1676,10 @@ static CU_TestInfo journal_tests[] = {
     {"an after cursor continues a listing exactly", test_journal__after_cursor_continues_listing},
     {"removing a pending entry clears both indexes and absent entries are fine",
      test_journal__pending_remove_clears_both_indexes},
+    {"per-role depths and oldest ages follow the pending index and survive a restart",
+     test_journal__role_depths_follow_the_pending_index},
+    {"the dirty span gives the oldest and newest logged change",
+     test_journal__dirty_span_gives_oldest_and_newest_change},
     {"the pending index refuses entries with a bad id or role",
      test_journal__pending_index_refuses_bad_entries},
     {"the change log holds one entry per put and delete, none for local-only puts",
