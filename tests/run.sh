@@ -4,8 +4,9 @@
 #   2. the same tests again under AddressSanitizer and UndefinedBehaviorSanitizer;
 #   3. the same tests again under ThreadSanitizer (servers, writer, flusher and the tests'
 #      own client threads), halting on the first report.
-# Build trees go to build-test/, build-asan/ and build-tsan/ beside the sources (git ignores
-# them).
+#   4. the request fuzz target (tests/fuzz), built with clang, for a minute on its seed corpus.
+# Build trees go to build-test/, build-asan/, build-tsan/ and build-fuzz/ beside the sources
+# (git ignores them).
 # Exits non-zero if anything fails.
 set -eu
 
@@ -34,3 +35,8 @@ ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$root/tests/lsan.supp \
 
 echo "== ThreadSanitizer, all tests"
 TSAN_OPTIONS=halt_on_error=1 run_suite build-tsan -DCMAKE_BUILD_TYPE=Debug -DGDN_TSAN=ON
+
+echo "== libFuzzer on the request parsers, one minute"
+CC=clang cmake -S . -B build-fuzz -DGDN_BUILD_FUZZ=ON -DGDN_BUILD_TESTS=ON >/dev/null
+cmake --build build-fuzz --target fuzz_request -j "$jobs"
+ctest --test-dir build-fuzz -L fuzz --output-on-failure --no-tests=error
