@@ -6,19 +6,25 @@
  * HTTP loops, and serves until SIGTERM or SIGINT. Then it drains and exits 0.
  *
  * `garden-orchestrator restore` rebuilds the journal from the bucket instead, and exits.
+ * `garden-orchestrator import-kv FILE` loads an export of the old key-value store into the
+ * journal, and exits. Serving, restore and import-kv each hold a lock on the data directory
+ * (flock on the file `lock` in it), so that no two of them use one journal at once.
  *
- * Exit codes: 0 after a clean stop; 1 when the server cannot start (a port in use, a TLS file
- * that cannot be read); 2 for usage or configuration errors; 3 when the data directory or the
- * journal cannot be used (unwritable, corrupt, another schema, or not empty for a restore);
- * 4 when the bucket cannot be read and is needed (a restore, or a start with an empty
- * journal).
+ * Exit codes: 0 after a clean stop, or an import that read its file (even with rejected
+ * records); 1 when the server cannot start (a port in use, a TLS file that cannot be read);
+ * 2 for usage or configuration errors, or an import file that cannot be read or is malformed;
+ * 3 when the data directory or the journal cannot be used (unwritable, corrupt, another schema,
+ * locked by another process, or not empty for a restore); 4 when the bucket cannot be read and
+ * is needed (a restore, or a start with an empty journal).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +34,7 @@
 #include "gdn/config.h"
 #include "gdn/error.h"
 #include "gdn/http.h"
+#include "gdn/import.h"
 #include "gdn/journal.h"
 #include "gdn/log.h"
 #include "gdn/restore.h"
@@ -51,13 +58,18 @@ typedef struct options {
     const char *data_dir;
     const char *threads;
     int check_config;
-    int restore; /* the restore subcommand */
-    int force;   /* restore: replace a non-empty journal */
+    int restore;             /* the restore subcommand */
+    int force;               /* restore: replace a non-empty journal */
+    int import;              /* the import-kv subcommand */
+    int dry_run;             /* import-kv: judge everything, write nothing */
+    const char *import_file; /* import-kv: the export to read */
 } options_t;
 
 static void print_usage(FILE *out)
 {
     fprintf(out, "Usage: garden-orchestrator [OPTIONS]\n"
+                 "       garden-orchestrator restore [OPTIONS] [--force]\n"
+                 "       garden-orchestrator import-kv FILE [OPTIONS] [--dry-run]\n"
                  "\n"
                  "A task-queue server: every change is journaled to local storage before it is\n"
                  "acknowledged.\n"
@@ -75,28 +87,42 @@ static void print_usage(FILE *out)
                  "It refuses a journal that holds records unless --force is given, which\n"
                  "replaces them.\n"
                  "\n"
+                 "import-kv loads FILE, an export of the old key-value store: a JSON array of\n"
+                 "{\"key\": K, \"value\": V} entries with keys task:ID, worker:ID, completed:ID\n"
+                 "and queue:pending (only cross-checked: pending tasks are queued in claim\n"
+                 "order), V being JSON or a string holding JSON. Records the journal already\n"
+                 "holds are skipped, so running it twice imports nothing more. Everything is\n"
+                 "written in one transaction: a malformed file or a failure writes nothing.\n"
+                 "--dry-run judges every entry and writes nothing. On stdout it prints one line\n"
+                 "per skipped or rejected entry (skipped|rejected key=K [id=ID] reason=R) and\n"
+                 "the summary line last. Imported records are logged for upload: with a bucket\n"
+                 "configured they reach it when the server next starts.\n"
+                 "\n"
+                 "Stop the server before restore or import-kv: serving, restore and import-kv\n"
+                 "lock the data directory, and a second one exits with code 3.\n"
+                 "\n"
                  "Precedence: command line, then environment, then config file, then defaults.\n"
-                 "Exit codes: 0 clean stop, 1 cannot start, 2 bad usage or configuration,\n"
-                 "3 data directory or journal unusable, 4 bucket unreadable when needed.\n");
+                 "Exit codes: 0 clean stop (or the import file was read), 1 cannot start,\n"
+                 "2 bad usage or configuration (or a malformed import file), 3 data directory\n"
+                 "or journal unusable or locked, 4 bucket unreadable when needed.\n");
 }
 
 /* Parses the command line into `options`. Returns -1 to continue, or an exit code. */
 static int parse_options(int argc, char **argv, options_t *options)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"listen", required_argument, NULL, 'l'},
-        {"data-dir", required_argument, NULL, 'd'},
-        {"threads", required_argument, NULL, 't'},
-        {"check-config", no_argument, NULL, 'k'},
-        {"version", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {"force", no_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'}, {"threads", required_argument, NULL, 't'},
+        {"check-config", no_argument, NULL, 'k'},   {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},           {"force", no_argument, NULL, 'f'},
+        {"dry-run", no_argument, NULL, 'n'},        {NULL, 0, NULL, 0},
     };
 
-    if (argc > 1 && strcmp(argv[1], "restore") == 0) {
+    if (argc > 1 && strcmp(argv[1], "restore") == 0)
         options->restore = 1;
+    else if (argc > 1 && strcmp(argv[1], "import-kv") == 0)
+        options->import = 1;
+    if (options->restore || options->import) {
         argv[1] = argv[0];
         argc--;
         argv++;
@@ -126,6 +152,9 @@ static int parse_options(int argc, char **argv, options_t *options)
         case 'f':
             options->force = 1;
             break;
+        case 'n':
+            options->dry_run = 1;
+            break;
         case 'v':
             printf("garden-orchestrator %s\n", GDN_VERSION);
             return 0;
@@ -137,8 +166,18 @@ static int parse_options(int argc, char **argv, options_t *options)
             return EXIT_USAGE;
         }
     }
+    if (options->import && optind < argc)
+        options->import_file = argv[optind++];
     if (optind < argc) {
         fprintf(stderr, "garden-orchestrator: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (options->import && options->import_file == NULL) {
+        fprintf(stderr, "garden-orchestrator: import-kv needs the FILE to import\n");
+        return EXIT_USAGE;
+    }
+    if (options->dry_run && !options->import) {
+        fprintf(stderr, "garden-orchestrator: --dry-run belongs to the import-kv command\n");
         return EXIT_USAGE;
     }
     if (options->force && !options->restore) {
@@ -223,16 +262,68 @@ static int make_data_dir(const char *path)
     return 0;
 }
 
-static int open_journal(const gdn_config_t *config, unsigned readers, gdn_journal_t **journal)
+/*
+ * Takes the data directory's lock: an exclusive flock on the file `lock` in it, held until the
+ * process closes it or ends (the kernel drops it even after SIGKILL). Serving, restore and
+ * import-kv all take it: LMDB lets several processes share a journal, but each of these
+ * assumes it is the journal's only writer (the server's queue state, a restore that clears,
+ * an import that checks what exists before it writes).
+ * Returns 0 with *fd set, GDN_ECONFLICT when another process holds it, or -errno.
+ */
+static int lock_data_dir(const char *data_dir, int *fd)
+{
+    char path[4096];
+
+    if (snprintf(path, sizeof(path), "%s/lock", data_dir) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (*fd < 0)
+        return -errno;
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+
+    int rc = errno == EWOULDBLOCK ? GDN_ECONFLICT : -errno;
+
+    close(*fd);
+    *fd = -1;
+    return rc;
+}
+
+/* Creates the data directory if needed, locks it and opens its journal. On success the caller
+ * owns *journal and *lock_fd and releases both with close_journal. */
+static int open_journal(const gdn_config_t *config, unsigned readers, gdn_journal_t **journal,
+                        int *lock_fd)
 {
     int rc = make_data_dir(config->data_dir);
 
+    *lock_fd = -1;
+    if (rc == 0)
+        rc = lock_data_dir(config->data_dir, lock_fd);
+    if (rc == GDN_ECONFLICT) {
+        gdn_log(GDN_LOG_ERROR, "main", "data_dir_locked",
+                "data_dir=%s reason=\"another garden-orchestrator process (a server, restore or "
+                "import-kv) is using this data directory\"",
+                config->data_dir);
+        return rc;
+    }
     if (rc == 0)
         rc = gdn_journal_open(journal, config->data_dir, config->journal_map_mb, readers);
-    if (rc != 0)
+    if (rc != 0) {
         gdn_log(GDN_LOG_ERROR, "journal", "open_failed", "data_dir=%s reason=\"%s\" detail=\"%s\"",
                 config->data_dir, gdn_strerror(rc), gdn_journal_last_error());
+        if (*lock_fd >= 0)
+            close(*lock_fd);
+        *lock_fd = -1;
+    }
     return rc;
+}
+
+/* Closes the journal, then lets go of the data directory. Both may be unset. */
+static void close_journal(gdn_journal_t *journal, int lock_fd)
+{
+    gdn_journal_close(journal);
+    if (lock_fd >= 0)
+        close(lock_fd);
 }
 
 /* Blocks the stop signals in every thread (threads inherit the mask) so that only the main
@@ -335,6 +426,7 @@ static int serve(const gdn_config_t *config)
     gdn_writer_t *writer = NULL;
     gdn_flusher_t *flusher = NULL;
     gdn_server_t *server = NULL;
+    int lock_fd = -1;
     int threads = config->threads > 0 ? config->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     int status = EXIT_START;
 
@@ -345,7 +437,8 @@ static int serve(const gdn_config_t *config)
                 "reason=\"no minio_endpoint configured: records are kept in the local "
                 "journal only\"");
 
-    if (open_journal(config, (unsigned)(threads > 0 ? threads : 1) + SPARE_READERS, &journal)) {
+    if (open_journal(config, (unsigned)(threads > 0 ? threads : 1) + SPARE_READERS, &journal,
+                     &lock_fd)) {
         status = EXIT_DATA;
         goto Exit;
     }
@@ -381,7 +474,7 @@ Exit:
     gdn_server_stop(server, DRAIN_MS);
     gdn_flusher_stop(flusher);
     gdn_writer_stop(writer);
-    gdn_journal_close(journal);
+    close_journal(journal, lock_fd);
     if (status == 0)
         gdn_log(GDN_LOG_INFO, "main", "stopped", NULL);
     return status;
@@ -396,14 +489,15 @@ static int run_restore(const gdn_config_t *config, int force)
     }
 
     gdn_journal_t *journal;
+    int lock_fd;
 
-    if (open_journal(config, SPARE_READERS, &journal) != 0)
+    if (open_journal(config, SPARE_READERS, &journal, &lock_fd) != 0)
         return EXIT_DATA;
 
     gdn_restore_report_t report;
     int rc = gdn_restore_run(config, journal, force, 1, &report);
 
-    gdn_journal_close(journal);
+    close_journal(journal, lock_fd);
     if (rc == GDN_ECONFLICT) {
         fprintf(stderr,
                 "garden-orchestrator: the journal in %s holds records; restore refuses to "
@@ -423,6 +517,116 @@ static int run_restore(const gdn_config_t *config, int force)
            (unsigned long long)report.pending, (unsigned long long)report.completed,
            (unsigned long long)report.workers, (unsigned long long)report.skipped);
     return 0;
+}
+
+/* Reads a whole file into a malloc'd buffer. Returns 0 or -errno. */
+static int read_file(const char *path, char **text, size_t *len)
+{
+    FILE *file = fopen(path, "rb");
+    size_t cap = 1 << 16;
+    size_t used = 0;
+    char *buf = malloc(cap);
+    int rc = 0;
+
+    if (file == NULL || buf == NULL) {
+        rc = file == NULL ? -errno : -ENOMEM;
+        goto Exit;
+    }
+    for (;;) {
+        used += fread(buf + used, 1, cap - used, file);
+        if (used < cap)
+            break;
+
+        char *grown = realloc(buf, cap * 2);
+
+        if (grown == NULL) {
+            rc = -ENOMEM;
+            goto Exit;
+        }
+        buf = grown;
+        cap *= 2;
+    }
+    if (ferror(file))
+        rc = -EIO;
+
+Exit:
+    if (file != NULL)
+        fclose(file);
+    if (rc != 0) {
+        free(buf);
+        buf = NULL;
+    }
+    *text = buf;
+    *len = used;
+    return rc;
+}
+
+/* Judges the parsed export against the journal and writes what it accepts, or nothing. */
+static int import_into_journal(const gdn_config_t *config, const gdn_import_file_t *file,
+                               int dry_run)
+{
+    gdn_journal_t *journal;
+    int lock_fd;
+
+    if (open_journal(config, SPARE_READERS, &journal, &lock_fd) != 0)
+        return EXIT_DATA;
+    /* As when serving: without a bucket nothing would ever clear the change log. The journal is
+     * then marked untracked, and the first start with a bucket uploads everything. */
+    if (config->minio_endpoint == NULL)
+        gdn_journal_set_change_log(journal, 0);
+
+    gdn_queue_policy_t policy;
+    gdn_import_report_t report;
+
+    gdn_queue_policy_init(&policy, config);
+
+    int rc = gdn_import_run(journal, &policy, file, gdn_clock_now_us(), dry_run, &report);
+
+    if (rc != 0) {
+        fprintf(stderr, "garden-orchestrator: import failed, nothing was written to %s: %s %s\n",
+                config->data_dir, gdn_strerror(rc), gdn_journal_last_error());
+    } else {
+        gdn_import_report_print(&report, stdout);
+        if (dry_run)
+            printf("dry run: nothing was written to %s\n", config->data_dir);
+        gdn_log(GDN_LOG_INFO, "import", dry_run ? "import_checked" : "import_done",
+                "data_dir=%s imported=%llu skipped=%llu rejected=%llu", config->data_dir,
+                (unsigned long long)report.imported, (unsigned long long)report.skipped,
+                (unsigned long long)report.rejected);
+    }
+    gdn_import_report_free(&report);
+    close_journal(journal, lock_fd);
+    return rc == 0 ? 0 : EXIT_DATA;
+}
+
+/* The import-kv command: a file that cannot be read or is malformed changes nothing. */
+static int run_import(const gdn_config_t *config, const char *path, int dry_run)
+{
+    char *text;
+    size_t len;
+    int rc = read_file(path, &text, &len);
+
+    if (rc != 0) {
+        fprintf(stderr, "garden-orchestrator: cannot read %s: %s\n", path, gdn_strerror(rc));
+        return EXIT_USAGE;
+    }
+
+    gdn_import_file_t *file;
+    char reason[256];
+
+    rc = gdn_import_parse(text, len, &file, reason, sizeof(reason));
+    if (rc != 0) {
+        fprintf(stderr,
+                "garden-orchestrator: %s is not a key-value export, nothing was imported: "
+                "%s\n",
+                path, rc == GDN_EINVALID ? reason : gdn_strerror(rc));
+        free(text);
+        return EXIT_USAGE;
+    }
+    rc = import_into_journal(config, file, dry_run);
+    gdn_import_file_free(file);
+    free(text);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -447,7 +651,10 @@ int main(int argc, char **argv)
 
     gdn_log_set_level(config.log_level);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    code = options.restore ? run_restore(&config, options.force) : serve(&config);
+    if (options.import)
+        code = run_import(&config, options.import_file, options.dry_run);
+    else
+        code = options.restore ? run_restore(&config, options.force) : serve(&config);
     curl_global_cleanup();
     gdn_config_free(&config);
     return code;

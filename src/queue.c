@@ -1369,7 +1369,7 @@ static int index_task(gdn_journal_txn_t *txn, const gdn_task_t *task, int64_t ex
 }
 
 static int restore_task(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, const char *key,
-                        const char *json, size_t json_len, gdn_queue_kind_t *kind)
+                        const char *json, size_t json_len, unsigned flags, gdn_queue_kind_t *kind)
 {
     gdn_json_doc_t *doc;
     gdn_task_t task;
@@ -1383,8 +1383,7 @@ static int restore_task(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy
                              ? task.updated_us + policy->task_retention_s * US_PER_S
                              : 0;
 
-    rc = gdn_journal_put(txn, key, strlen(key), json, json_len, expires_us,
-                         GDN_JOURNAL_PUT_LOCAL_ONLY, NULL);
+    rc = gdn_journal_put(txn, key, strlen(key), json, json_len, expires_us, flags, NULL);
     *kind = task.status == GDN_TASK_PENDING ? GDN_QUEUE_KIND_PENDING_TASK : GDN_QUEUE_KIND_TASK;
     if (rc == 0)
         rc = index_task(txn, &task, expires_us);
@@ -1392,17 +1391,22 @@ static int restore_task(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy
     return rc;
 }
 
-int gdn_queue_restore(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, const char *key,
-                      const char *json, size_t json_len, gdn_queue_kind_t *kind)
+/*
+ * Stores a record and derives its index entries: for a restore with `flags` local-only (the
+ * bucket holds the record already), for an import with `flags` 0 (the bucket has never seen it).
+ */
+static int store_record(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, const char *key,
+                        const char *json, size_t json_len, unsigned flags, gdn_queue_kind_t *kind)
 {
     gdn_json_doc_t *doc = NULL;
     int64_t expires_us = 0;
     int rc = GDN_EINVALID;
 
     if (strncmp(key, "task:", 5) == 0)
-        return restore_task(txn, policy, key, json, json_len, kind);
+        return restore_task(txn, policy, key, json, json_len, flags, kind);
     if (strncmp(key, "completed:", 10) == 0) {
-        /* The copy lives on in the bucket; the journal keeps only when it goes. */
+        /* The journal keeps only when the copy goes; the flusher uploads it from task:ID, so
+         * an imported copy is logged for upload like any change. */
         gdn_task_t task;
 
         rc = gdn_task_from_json(json, json_len, &task, &doc);
@@ -1410,6 +1414,8 @@ int gdn_queue_restore(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, 
         if (rc == 0)
             rc = deadline_set(txn, task.completed_us + policy->completed_ttl_s * US_PER_S,
                               DUE_EXPIRY, key, strlen(key));
+        if (rc == 0 && (flags & GDN_JOURNAL_PUT_LOCAL_ONLY) == 0)
+            rc = gdn_journal_mark(txn, key, strlen(key), 0);
         gdn_json_free(doc);
         return rc;
     } else if (strncmp(key, "worker:", 7) == 0) {
@@ -1420,12 +1426,23 @@ int gdn_queue_restore(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, 
         *kind = GDN_QUEUE_KIND_WORKER;
     }
     if (rc == 0)
-        rc = gdn_journal_put(txn, key, strlen(key), json, json_len, expires_us,
-                             GDN_JOURNAL_PUT_LOCAL_ONLY, NULL);
+        rc = gdn_journal_put(txn, key, strlen(key), json, json_len, expires_us, flags, NULL);
     if (rc == 0)
         rc = deadline_set(txn, expires_us, DUE_EXPIRY, key, strlen(key));
     gdn_json_free(doc);
     return rc;
+}
+
+int gdn_queue_restore(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, const char *key,
+                      const char *json, size_t json_len, gdn_queue_kind_t *kind)
+{
+    return store_record(txn, policy, key, json, json_len, GDN_JOURNAL_PUT_LOCAL_ONLY, kind);
+}
+
+int gdn_queue_import(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, const char *key,
+                     const char *json, size_t json_len, gdn_queue_kind_t *kind)
+{
+    return store_record(txn, policy, key, json, json_len, 0, kind);
 }
 
 struct relog_walk {

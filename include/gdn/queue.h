@@ -207,7 +207,7 @@ int gdn_queue_list(gdn_journal_txn_t *txn, const gdn_queue_listing_t *listing, g
  */
 int gdn_queue_list_workers(gdn_journal_txn_t *txn, gdn_buf_t *out, int64_t now_us);
 
-/** What gdn_queue_restore stored. */
+/** What gdn_queue_restore or gdn_queue_import stored. */
 typedef enum gdn_queue_kind {
     GDN_QUEUE_KIND_TASK,         /**< a task that is not pending */
     GDN_QUEUE_KIND_PENDING_TASK, /**< a pending task, queued again */
@@ -225,6 +225,20 @@ typedef enum gdn_queue_kind {
  */
 int gdn_queue_restore(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, const char *key,
                       const char *json, size_t json_len, gdn_queue_kind_t *kind);
+
+/**
+ * Stores a record brought in from another store (the import of an export), as
+ * gdn_queue_restore does, except that the record is logged for upload like any change: the
+ * bucket has never seen it. A `completed:ID` copy is logged too; the flusher uploads it from
+ * the finished `task:ID` record, which must be stored in the same transaction or before. A
+ * processing task keeps the `lease_expires_at` it carries. Writer only, or a tool that holds
+ * the journal alone.
+ *
+ * @return 0 and *kind set; GDN_EINVALID if the key or JSON is not a record of this server;
+ *         a journal error.
+ */
+int gdn_queue_import(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, const char *key,
+                     const char *json, size_t json_len, gdn_queue_kind_t *kind);
 
 /**
  * Logs every record for upload again, with the completed copies of tasks that finished within
