@@ -11,7 +11,7 @@ set -eu
 build="build-essential cmake pkg-config libh2o-evloop-dev libyajl-dev liblmdb-dev
 libcurl4-openssl-dev libssl-dev"
 test="libcunit1-dev curl openssl jq python3 nghttp2-client wrk lmdb-utils clang llvm
-libclang-rt-14-dev prometheus"
+libclang-rt-14-dev debhelper dpkg-dev fakeroot lintian man-db systemd adduser prometheus"
 
 wanted=$build
 if [ "${1:-}" = "--test" ]; then

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what the tests need, builds, and runs the whole test suite:
-#   1. a warnings-as-errors build and every ctest test (unit and integration);
+#   1. a warnings-as-errors build and every ctest test (unit and integration), and, as root,
+#      the Debian package test (tests/package/test_package.sh), which needs no sanitizer run;
 #   2. the same tests again under AddressSanitizer and UndefinedBehaviorSanitizer;
 #   3. the same tests again under ThreadSanitizer (servers, writer, flusher and the tests'
 #      own client threads), halting on the first report.
@@ -26,7 +27,7 @@ run_suite() {
 }
 
 echo "== build with warnings as errors, all tests"
-run_suite build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGDN_PACKAGE_TEST=ON
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer, all tests"
 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$root/tests/lsan.supp \
