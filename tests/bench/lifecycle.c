@@ -18,24 +18,21 @@
  * has switched to HTTP/2 every later stream is multiplexed on it exactly as with prior
  * knowledge, so only the connection's first request differs.
  *
- * Latencies go into one histogram per endpoint with exact microsecond buckets below about a
- * millisecond and 512 buckets per power of two above (relative error under 0.2%), so recording
- * costs an index computation and an increment whatever the run length.
+ * Latencies go into one bench_histogram_t per endpoint. The libcurl and epoll glue, the
+ * histogram and the answer helpers are shared with the other generators (bench_curl.h).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
+
+#include "bench_curl.h"
 
 enum endpoint { EP_HEALTH, EP_CREATE, EP_POLL, EP_COMPLETE, EP_COUNT };
 
@@ -46,37 +43,21 @@ static const char *const endpoint_names[EP_COUNT] = {
     "POST /poll/complete",
 };
 
-/* Histogram geometry: values below HIST_LINEAR microseconds have a bucket each; above, every
- * power of two is split into HIST_SUB buckets. HIST_OCTAVES octaves reach past 2^40 us. */
-#define HIST_LINEAR 1024
-#define HIST_SUB 512
-#define HIST_SUB_BITS 9
-#define HIST_OCTAVES 32
-#define HIST_SIZE (HIST_LINEAR + HIST_OCTAVES * HIST_SUB)
-
 /* The responses this benchmark reads are a few hundred bytes; longer ones are cut here, which
  * only matters if the claimed task's id were not near the start, and it is the first field. */
 #define RESPONSE_MAX 4096
 #define URL_MAX 512
 #define BODY_MAX 256
-#define TASK_ID_LEN 36
-#define EVENTS_MAX 256
 
 /* A request that takes longer than this is abandoned and counted as a transport error. */
 #define REQUEST_TIMEOUT_MS 30000L
 
-typedef struct histogram {
-    uint64_t counts[HIST_SIZE];
-    uint64_t total;
-    uint64_t max_us;
-} histogram_t;
-
 typedef struct endpoint_stats {
-    histogram_t latency;   /* every answered request, successful or not */
-    uint64_t ok;           /* 2xx with the expected body */
-    uint64_t http_errors;  /* answered with a status outside 2xx */
-    uint64_t transport;    /* no answer: connection refused, reset, timeout */
-    uint64_t parse_errors; /* 2xx whose body lacked the expected id */
+    bench_histogram_t latency; /* every answered request, successful or not */
+    uint64_t ok;               /* 2xx with the expected body */
+    uint64_t http_errors;      /* answered with a status outside 2xx */
+    uint64_t transport;        /* no answer: connection refused, reset, timeout */
+    uint64_t parse_errors;     /* 2xx whose body lacked the expected id */
 } endpoint_stats_t;
 
 typedef struct settings {
@@ -92,24 +73,15 @@ typedef struct settings {
     int h2c_upgrade; /* open HTTP/2 connections by upgrade rather than prior knowledge */
 } settings_t;
 
-typedef struct group group_t;
 typedef struct bench bench_t;
-
-/* One multi handle and its libcurl timer; over HTTP/2, one connection. */
-struct group {
-    CURLM *multi;
-    uint64_t deadline_ns; /* when libcurl wants its timeout action; UINT64_MAX for never */
-    bench_t *bench;
-    uint32_t index;
-};
 
 typedef struct client {
     CURL *easy;
-    group_t *group;
+    int multi_index; /* which of the loop's multi handles runs this client's requests */
     bench_t *bench;
     enum endpoint endpoint; /* the request in flight */
     uint64_t started_ns;
-    size_t response_len;
+    bench_buffer_t answer;
     size_t complete_id_at; /* where the task id goes in complete_body */
     size_t create_len;
     size_t complete_len;
@@ -122,9 +94,7 @@ typedef struct client {
 
 struct bench {
     settings_t settings;
-    int epoll_fd;
-    group_t *groups;
-    int group_count;
+    bench_loop_t loop; /* one multi handle per connection group over HTTP/2, else one */
     client_t *clients;
     struct curl_slist *json_headers;
     char health_url[URL_MAX];
@@ -147,202 +117,42 @@ struct bench {
     char first_error[CURL_ERROR_SIZE + 64]; /* the first transport error, to say why */
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static size_t histogram_index(uint64_t us)
-{
-    if (us < HIST_LINEAR)
-        return (size_t)us;
-
-    int shift = 63 - __builtin_clzll(us) - HIST_SUB_BITS;
-
-    if (shift > HIST_OCTAVES)
-        return HIST_SIZE - 1;
-    return HIST_LINEAR + (size_t)(shift - 1) * HIST_SUB + (size_t)((us >> shift) - HIST_SUB);
-}
-
-/* The highest value that lands in bucket `index`: percentiles are reported conservatively. */
-static uint64_t histogram_bucket_top(size_t index)
-{
-    if (index < HIST_LINEAR)
-        return index;
-
-    size_t octave = (index - HIST_LINEAR) / HIST_SUB + 1;
-    uint64_t sub = (index - HIST_LINEAR) % HIST_SUB + HIST_SUB;
-
-    return ((sub + 1) << octave) - 1;
-}
-
-static void histogram_record(histogram_t *histogram, uint64_t us)
-{
-    histogram->counts[histogram_index(us)]++;
-    histogram->total++;
-    if (us > histogram->max_us)
-        histogram->max_us = us;
-}
-
-static void histogram_merge(histogram_t *into, const histogram_t *from)
-{
-    for (size_t i = 0; i < HIST_SIZE; i++)
-        into->counts[i] += from->counts[i];
-    into->total += from->total;
-    if (from->max_us > into->max_us)
-        into->max_us = from->max_us;
-}
-
-static uint64_t histogram_percentile(const histogram_t *histogram, double percent)
-{
-    if (histogram->total == 0)
-        return 0;
-
-    uint64_t rank = (uint64_t)(percent / 100.0 * (double)histogram->total + 0.999999);
-    uint64_t seen = 0;
-
-    if (rank < 1)
-        rank = 1;
-    for (size_t i = 0; i < HIST_SIZE; i++) {
-        seen += histogram->counts[i];
-        if (seen >= rank) {
-            uint64_t top = histogram_bucket_top(i);
-
-            return top < histogram->max_us ? top : histogram->max_us;
-        }
-    }
-    return histogram->max_us;
-}
-
-static size_t on_response_data(char *data, size_t size, size_t count, void *userp)
-{
-    client_t *client = userp;
-    size_t len = size * count;
-    size_t room = RESPONSE_MAX - 1 - client->response_len;
-    size_t take = len < room ? len : room;
-
-    memcpy(client->response + client->response_len, data, take);
-    client->response_len += take;
-    return len;
-}
-
-/* libcurl tells which sockets to watch; the epoll data carries the group index and the socket,
- * so no per-socket allocation exists that an already-returned event could outlive. */
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    group_t *group = userp;
-    struct epoll_event event = {0};
-
-    (void)easy;
-    (void)socketp;
-    if (what == CURL_POLL_REMOVE) {
-        /* The socket may already be closed; epoll then forgot it by itself. */
-        epoll_ctl(group->bench->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-        return 0;
-    }
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-        event.events |= EPOLLIN;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-        event.events |= EPOLLOUT;
-    event.data.u64 = (uint64_t)group->index << 32 | (uint32_t)fd;
-
-    int rc = epoll_ctl(group->bench->epoll_fd, EPOLL_CTL_MOD, fd, &event);
-
-    if (rc != 0 && errno == ENOENT)
-        rc = epoll_ctl(group->bench->epoll_fd, EPOLL_CTL_ADD, fd, &event);
-    if (rc != 0) {
-        fprintf(stderr, "bench_lifecycle: epoll_ctl: %s\n", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    group_t *group = userp;
-
-    (void)multi;
-    if (timeout_ms < 0)
-        group->deadline_ns = UINT64_MAX;
-    else
-        group->deadline_ns = now_ns() + (uint64_t)timeout_ms * 1000000u;
-    return 0;
-}
-
-static void set_get(CURL *easy, const char *url)
-{
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
-}
-
-/* The body is the client's own buffer: libcurl reads it in place, with no copy per request. */
-static void set_post(CURL *easy, const char *url, const char *body, size_t len,
-                     struct curl_slist *headers)
-{
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)len);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-}
-
 static void set_request(client_t *client, enum endpoint endpoint)
 {
     bench_t *bench = client->bench;
 
     if (endpoint == EP_HEALTH)
-        set_get(client->easy, bench->health_url);
+        bench_set_get(client->easy, bench->health_url);
     else if (endpoint == EP_CREATE)
-        set_post(client->easy, bench->tasks_url, client->create_body, client->create_len,
-                 bench->json_headers);
+        bench_set_post(client->easy, bench->tasks_url, client->create_body, client->create_len,
+                       bench->json_headers);
     else if (endpoint == EP_POLL)
-        set_get(client->easy, client->poll_url);
+        bench_set_get(client->easy, client->poll_url);
     else
-        set_post(client->easy, bench->complete_url, client->complete_body, client->complete_len,
-                 bench->json_headers);
+        bench_set_post(client->easy, bench->complete_url, client->complete_body,
+                       client->complete_len, bench->json_headers);
 }
 
 static void start_request(client_t *client, enum endpoint endpoint)
 {
     bench_t *bench = client->bench;
 
-    if (now_ns() >= bench->stop_at_ns)
+    if (bench_now_ns() >= bench->stop_at_ns)
         return;
     if (bench->settings.max_requests != 0 && bench->issued >= bench->settings.max_requests)
         return;
 
     client->endpoint = endpoint;
-    client->response_len = 0;
+    bench_buffer_reset(&client->answer);
     client->error[0] = '\0';
     set_request(client, endpoint);
-    client->started_ns = now_ns();
-
-    CURLMcode mc = curl_multi_add_handle(client->group->multi, client->easy);
-
-    if (mc != CURLM_OK) {
-        fprintf(stderr, "bench_lifecycle: curl_multi_add_handle: %s\n", curl_multi_strerror(mc));
+    client->started_ns = bench_now_ns();
+    if (bench_loop_add(&bench->loop, client->multi_index, client->easy) != 0) {
         bench->start_errors++;
         return;
     }
     bench->issued++;
     bench->in_flight++;
-}
-
-/* Finds the first `"id":"` and checks that a full task id follows. The claimed task's id is the
- * first field of the task object, and the create answer names it task_id, hence the `key`. */
-static const char *find_task_id(const char *response, const char *key)
-{
-    const char *at = strstr(response, key);
-
-    if (at == NULL)
-        return NULL;
-    at += strlen(key);
-    if (strlen(at) < TASK_ID_LEN + 1 || at[TASK_ID_LEN] != '"')
-        return NULL;
-    return at;
 }
 
 /* Reads a successful answer and returns the endpoint the client calls next, or -1 when the
@@ -355,14 +165,14 @@ static int next_after_success(client_t *client, int counted)
     case EP_HEALTH:
         return EP_HEALTH;
     case EP_CREATE:
-        if (find_task_id(client->response, "\"task_id\":\"") != NULL)
+        if (bench_find_task_id(client->response, "\"task_id\":\"") != NULL)
             return EP_POLL;
         return -1;
     case EP_POLL: {
-        const char *id = find_task_id(client->response, "\"id\":\"");
+        const char *id = bench_find_task_id(client->response, "\"id\":\"");
 
         if (id != NULL) {
-            memcpy(client->complete_body + client->complete_id_at, id, TASK_ID_LEN);
+            memcpy(client->complete_body + client->complete_id_at, id, BENCH_TASK_ID_LEN);
             return EP_COMPLETE;
         }
         if (strstr(client->response, "\"task\":null") == NULL)
@@ -380,20 +190,18 @@ static int next_after_success(client_t *client, int counted)
     }
 }
 
-static void on_transfer_done(bench_t *bench, group_t *group, CURL *easy, CURLcode result)
+static void on_transfer_done(void *context, int multi_index, CURL *easy, CURLcode result)
 {
-    client_t *client = NULL;
+    bench_t *bench = context;
     long status = 0;
     long connects = 0;
-    uint64_t done_ns = now_ns();
+    uint64_t done_ns = bench_now_ns();
+    client_t *client = bench_transfer_info(easy, &status, &connects);
 
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&client);
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
-    curl_multi_remove_handle(group->multi, easy);
+    (void)multi_index;
     bench->in_flight--;
     bench->connections += (uint64_t)connects;
-    client->response[client->response_len] = '\0';
+    bench_buffer_finish(&client->answer);
     if (bench->priming) {
         long version = 0;
 
@@ -409,15 +217,15 @@ static void on_transfer_done(bench_t *bench, group_t *group, CURL *easy, CURLcod
     enum endpoint next = bench->settings.health_mode ? EP_HEALTH : EP_CREATE;
 
     if (counted) {
-        histogram_record(&stats->latency, (done_ns - client->started_ns) / 1000u);
+        bench_histogram_record(&stats->latency, (done_ns - client->started_ns) / 1000u);
         bench->last_done_ns = done_ns;
     }
     if (result != CURLE_OK) {
         stats->transport += (uint64_t)counted;
         if (bench->first_error[0] == '\0')
-            snprintf(bench->first_error, sizeof(bench->first_error), "%s: %s",
-                     endpoint_names[client->endpoint],
-                     client->error[0] != '\0' ? client->error : curl_easy_strerror(result));
+            bench_describe_failure(bench->first_error, sizeof(bench->first_error),
+                                   endpoint_names[client->endpoint], result, client->error, status,
+                                   client->response);
     } else if (status < 200 || status > 299) {
         stats->http_errors += (uint64_t)counted;
     } else {
@@ -433,57 +241,9 @@ static void on_transfer_done(bench_t *bench, group_t *group, CURL *easy, CURLcod
     start_request(client, next);
 }
 
-static void drain_messages(bench_t *bench, group_t *group)
-{
-    CURLMsg *message;
-    int left = 0;
-
-    for (;;) {
-        message = curl_multi_info_read(group->multi, &left);
-        if (message == NULL)
-            break;
-        if (message->msg == CURLMSG_DONE)
-            on_transfer_done(bench, group, message->easy_handle, message->data.result);
-    }
-}
-
-static int wait_ms_until_deadline(const bench_t *bench)
-{
-    uint64_t soonest = UINT64_MAX;
-
-    for (int i = 0; i < bench->group_count; i++) {
-        if (bench->groups[i].deadline_ns < soonest)
-            soonest = bench->groups[i].deadline_ns;
-    }
-    if (soonest == UINT64_MAX)
-        return 1000;
-
-    uint64_t now = now_ns();
-
-    if (soonest <= now)
-        return 0;
-    /* Round up so that the timer has really expired when the loop wakes. */
-    return (int)((soonest - now + 999999u) / 1000000u);
-}
-
-static void fire_due_timers(bench_t *bench)
-{
-    uint64_t now = now_ns();
-    int running = 0;
-
-    for (int i = 0; i < bench->group_count; i++) {
-        group_t *group = &bench->groups[i];
-
-        if (group->deadline_ns > now)
-            continue;
-        group->deadline_ns = UINT64_MAX;
-        curl_multi_socket_action(group->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
-}
-
 static void take_measure_start_usage(bench_t *bench)
 {
-    if (bench->usage_taken || now_ns() < bench->measure_from_ns)
+    if (bench->usage_taken || bench_now_ns() < bench->measure_from_ns)
         return;
     getrusage(RUSAGE_SELF, &bench->usage_at_measure);
     bench->usage_taken = 1;
@@ -491,62 +251,30 @@ static void take_measure_start_usage(bench_t *bench)
 
 static int run_loop(bench_t *bench)
 {
-    struct epoll_event events[EVENTS_MAX];
-    int running = 0;
-
     while (bench->in_flight > 0) {
-        int count = epoll_wait(bench->epoll_fd, events, EVENTS_MAX, wait_ms_until_deadline(bench));
+        int rc = bench_loop_run_once(&bench->loop,
+                                     bench_wait_ms(bench_loop_next_timer_ns(&bench->loop)));
 
-        if (count < 0 && errno != EINTR) {
-            fprintf(stderr, "bench_lifecycle: epoll_wait: %s\n", strerror(errno));
-            return -errno;
-        }
-        for (int i = 0; i < count; i++) {
-            group_t *group = &bench->groups[events[i].data.u64 >> 32];
-            curl_socket_t fd = (curl_socket_t)(uint32_t)events[i].data.u64;
-            int flags = 0;
-
-            if (events[i].events & (EPOLLIN | EPOLLHUP))
-                flags |= CURL_CSELECT_IN;
-            if (events[i].events & EPOLLOUT)
-                flags |= CURL_CSELECT_OUT;
-            if (events[i].events & EPOLLERR)
-                flags |= CURL_CSELECT_ERR;
-            curl_multi_socket_action(group->multi, fd, flags, &running);
-        }
-        fire_due_timers(bench);
-        for (int i = 0; i < bench->group_count; i++)
-            drain_messages(bench, &bench->groups[i]);
+        if (rc != 0)
+            return rc;
         take_measure_start_usage(bench);
     }
     return 0;
 }
 
-static int setup_group(bench_t *bench, group_t *group, uint32_t index)
+/* Over HTTP/2 each multi handle keeps exactly one connection, whose streams are capped by the
+ * server's SETTINGS only; over HTTP/1.1 the one multi handle keeps every client's connection
+ * in its cache between requests. */
+static void configure_multi(const settings_t *settings, CURLM *multi)
 {
-    const settings_t *settings = &bench->settings;
-
-    group->bench = bench;
-    group->index = index;
-    group->deadline_ns = UINT64_MAX;
-    group->multi = curl_multi_init();
-    if (group->multi == NULL)
-        return -ENOMEM;
-    curl_multi_setopt(group->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(group->multi, CURLMOPT_SOCKETDATA, group);
-    curl_multi_setopt(group->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(group->multi, CURLMOPT_TIMERDATA, group);
     if (settings->http2) {
-        /* One connection per group; its streams are capped by the server's SETTINGS only. */
-        curl_multi_setopt(group->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-        curl_multi_setopt(group->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
-        curl_multi_setopt(group->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)settings->clients);
+        curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+        curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
+        curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)settings->clients);
     } else {
-        /* Keep every client's connection in the cache between its requests. */
-        curl_multi_setopt(group->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
-        curl_multi_setopt(group->multi, CURLMOPT_MAXCONNECTS, (long)settings->clients);
+        curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+        curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)settings->clients);
     }
-    return 0;
 }
 
 static int setup_client(bench_t *bench, client_t *client, int index)
@@ -555,7 +283,9 @@ static int setup_client(bench_t *bench, client_t *client, int index)
     int role = settings->shared_role ? 0 : index;
 
     client->bench = bench;
-    client->group = &bench->groups[index % bench->group_count];
+    client->multi_index = index % bench->loop.multi_count;
+    client->answer =
+        (bench_buffer_t){.data = client->response, .size = RESPONSE_MAX, .truncate = 1};
     client->easy = curl_easy_init();
     if (client->easy == NULL)
         return -ENOMEM;
@@ -564,8 +294,9 @@ static int setup_client(bench_t *bench, client_t *client, int index)
                               "{\"task_type\":\"bench\",\"role\":\"bench-%d\","
                               "\"input_data\":{\"client\":%d}}",
                               role, index);
-    int complete_len = snprintf(client->complete_body, sizeof(client->complete_body),
-                                "{\"task_id\":\"%0*d\",\"result\":{\"ok\":true}}", TASK_ID_LEN, 0);
+    int complete_len =
+        snprintf(client->complete_body, sizeof(client->complete_body),
+                 "{\"task_id\":\"%0*d\",\"result\":{\"ok\":true}}", BENCH_TASK_ID_LEN, 0);
     int url_len =
         snprintf(client->poll_url, sizeof(client->poll_url),
                  "%s/poll/next?worker_id=bench-w%d&roles=bench-%d", settings->url, index, role);
@@ -578,23 +309,15 @@ static int setup_client(bench_t *bench, client_t *client, int index)
 
     CURL *easy = client->easy;
 
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, client);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_response_data);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, client);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, client->error);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
-    if (settings->http2) {
-        long version =
-            settings->h2c_upgrade ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    long version = CURL_HTTP_VERSION_1_1;
 
-        curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, version);
-        /* Wait for the group's connection rather than open a second one beside it. */
+    if (settings->http2)
+        version =
+            settings->h2c_upgrade ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    bench_easy_init(easy, client, &client->answer, client->error, REQUEST_TIMEOUT_MS, version);
+    /* Wait for the group's connection rather than open a second one beside it. */
+    if (settings->http2)
         curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
-    } else {
-        curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    }
     return 0;
 }
 
@@ -616,24 +339,20 @@ static int bench_setup(bench_t *bench)
 
     if (build_urls(bench) != 0)
         return -ENAMETOOLONG;
-    bench->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (bench->epoll_fd < 0)
-        return -errno;
+
+    int rc = bench_loop_init(&bench->loop, settings->http2 ? settings->connections : 1,
+                             on_transfer_done, bench, "bench_lifecycle");
+
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < bench->loop.multi_count; i++)
+        configure_multi(settings, bench->loop.multis[i].multi);
     bench->json_headers = curl_slist_append(NULL, "Content-Type: application/json");
-    bench->group_count = settings->http2 ? settings->connections : 1;
-    bench->groups = calloc((size_t)bench->group_count, sizeof(*bench->groups));
     bench->clients = calloc((size_t)settings->clients, sizeof(*bench->clients));
-    if (bench->json_headers == NULL || bench->groups == NULL || bench->clients == NULL)
+    if (bench->json_headers == NULL || bench->clients == NULL)
         return -ENOMEM;
-    for (int i = 0; i < bench->group_count; i++) {
-        int rc = setup_group(bench, &bench->groups[i], (uint32_t)i);
-
-        if (rc != 0)
-            return rc;
-    }
     for (int i = 0; i < settings->clients; i++) {
-        int rc = setup_client(bench, &bench->clients[i], i);
-
+        rc = setup_client(bench, &bench->clients[i], i);
         if (rc != 0)
             return rc;
     }
@@ -646,15 +365,9 @@ static void bench_teardown(bench_t *bench)
         if (bench->clients[i].easy != NULL)
             curl_easy_cleanup(bench->clients[i].easy);
     }
-    for (int i = 0; bench->groups != NULL && i < bench->group_count; i++) {
-        if (bench->groups[i].multi != NULL)
-            curl_multi_cleanup(bench->groups[i].multi);
-    }
+    bench_loop_free(&bench->loop);
     curl_slist_free_all(bench->json_headers);
     free(bench->clients);
-    free(bench->groups);
-    if (bench->epoll_fd >= 0)
-        close(bench->epoll_fd);
 }
 
 static double cpu_seconds(const struct rusage *usage)
@@ -668,13 +381,14 @@ static uint64_t endpoint_errors(const endpoint_stats_t *stats)
     return stats->http_errors + stats->transport + stats->parse_errors;
 }
 
-static void print_row(const char *name, const histogram_t *latency, uint64_t errors, double seconds)
+static void print_row(const char *name, const bench_histogram_t *latency, uint64_t errors,
+                      double seconds)
 {
     printf("%-22s %10" PRIu64 " %10.1f %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
            " %7" PRIu64 "\n",
            name, latency->total, (double)latency->total / seconds,
-           histogram_percentile(latency, 50.0), histogram_percentile(latency, 90.0),
-           histogram_percentile(latency, 99.0), latency->max_us, errors);
+           bench_histogram_percentile(latency, 50.0), bench_histogram_percentile(latency, 90.0),
+           bench_histogram_percentile(latency, 99.0), latency->max_us, errors);
 }
 
 /* Prints the human table, then one `RESULT key=value ...` line for scripts. */
@@ -682,7 +396,7 @@ static void print_report(const bench_t *bench, const struct rusage *usage_end)
 {
     const settings_t *settings = &bench->settings;
     double seconds = (double)(bench->last_done_ns - bench->measure_from_ns) / 1e9;
-    static histogram_t all;
+    static bench_histogram_t all;
     uint64_t errors = bench->start_errors;
     uint64_t http = 0, transport = 0, parse = 0;
 
@@ -704,7 +418,7 @@ static void print_report(const bench_t *bench, const struct rusage *usage_end)
         if (stats->latency.total == 0)
             continue;
         print_row(endpoint_names[i], &stats->latency, endpoint_errors(stats), seconds);
-        histogram_merge(&all, &stats->latency);
+        bench_histogram_merge(&all, &stats->latency);
         http += stats->http_errors;
         transport += stats->transport;
         parse += stats->parse_errors;
@@ -732,7 +446,7 @@ static void print_report(const bench_t *bench, const struct rusage *usage_end)
            settings->health_mode ? "health" : "lifecycle", settings->http2 ? "h2" : "h1",
            settings->clients, settings->http2 ? settings->connections : settings->clients, seconds,
            all.total, (double)all.total / seconds, tasks_per_s, errors,
-           histogram_percentile(&all, 50.0), histogram_percentile(&all, 99.0),
+           bench_histogram_percentile(&all, 50.0), bench_histogram_percentile(&all, 99.0),
            100.0 * client_cpu / seconds);
 }
 
@@ -755,32 +469,6 @@ static void print_usage(FILE *out)
             "                      so every poll claims the task its client created)\n");
 }
 
-static int parse_long(const char *text, long min, long max, long *out)
-{
-    char *end = NULL;
-
-    errno = 0;
-    long value = strtol(text, &end, 10);
-
-    if (errno != 0 || end == text || *end != '\0' || value < min || value > max)
-        return -EINVAL;
-    *out = value;
-    return 0;
-}
-
-static int parse_seconds(const char *text, double min, double max, double *out)
-{
-    char *end = NULL;
-
-    errno = 0;
-    double value = strtod(text, &end);
-
-    if (errno != 0 || end == text || *end != '\0' || !(value >= min && value <= max))
-        return -EINVAL;
-    *out = value;
-    return 0;
-}
-
 enum option_id {
     OPT_URL = 1,
     OPT_HTTP2,
@@ -794,9 +482,10 @@ enum option_id {
     OPT_HELP,
 };
 
-static int apply_option(settings_t *settings, int id, const char *arg)
+static int apply_option(void *context, int id, const char *arg)
 {
-    long value = 0;
+    settings_t *settings = context;
+    double value = 0;
     int rc = 0;
 
     switch (id) {
@@ -807,21 +496,21 @@ static int apply_option(settings_t *settings, int id, const char *arg)
         settings->http2 = 1;
         break;
     case OPT_CONNECTIONS:
-        rc = parse_long(arg, 1, 1024, &value);
+        rc = bench_parse_number(arg, 1, 1024, 1, &value);
         settings->connections = (int)value;
         break;
     case OPT_CLIENTS:
-        rc = parse_long(arg, 1, 100000, &value);
+        rc = bench_parse_number(arg, 1, 100000, 1, &value);
         settings->clients = (int)value;
         break;
     case OPT_DURATION:
-        rc = parse_seconds(arg, 0.001, 3600.0, &settings->duration_s);
+        rc = bench_parse_number(arg, 0.001, 3600.0, 0, &settings->duration_s);
         break;
     case OPT_WARMUP:
-        rc = parse_seconds(arg, 0.0, 600.0, &settings->warmup_s);
+        rc = bench_parse_number(arg, 0.0, 600.0, 0, &settings->warmup_s);
         break;
     case OPT_MAX_REQUESTS:
-        rc = parse_long(arg, 1, LONG_MAX, &value);
+        rc = bench_parse_number(arg, 1, 1e15, 1, &value);
         settings->max_requests = (uint64_t)value;
         break;
     case OPT_MODE:
@@ -857,24 +546,11 @@ static int parse_options(int argc, char **argv, settings_t *settings)
         {NULL, 0, NULL, 0},
     };
 
-    for (;;) {
-        int id = getopt_long(argc, argv, "", options, NULL);
+    int rc = bench_parse_options(argc, argv, options, OPT_HELP, apply_option, settings,
+                                 "bench_lifecycle");
 
-        if (id == -1)
-            break;
-        if (id == OPT_HELP)
-            return 1;
-        if (apply_option(settings, id, optarg) != 0) {
-            if (id != '?')
-                fprintf(stderr, "bench_lifecycle: bad value for --%s: %s\n",
-                        options[id - OPT_URL].name, optarg);
-            return -EINVAL;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "bench_lifecycle: unexpected argument: %s\n", argv[optind]);
-        return -EINVAL;
-    }
+    if (rc != 0)
+        return rc;
     /* The connection groups are one per connection: more groups than clients would idle. */
     if (settings->http2 && settings->connections > settings->clients)
         settings->connections = settings->clients;
@@ -897,7 +573,7 @@ static int prime_connections(bench_t *bench)
     bench->priming = 1;
     bench->measure_from_ns = UINT64_MAX;
     bench->stop_at_ns = UINT64_MAX;
-    for (int i = 0; i < bench->group_count; i++)
+    for (int i = 0; i < bench->loop.multi_count; i++)
         start_request(&bench->clients[i], EP_HEALTH);
 
     int rc = run_loop(bench);
@@ -942,7 +618,7 @@ int main(int argc, char **argv)
                      .clients = 64,
                      .duration_s = 10.0,
                      .warmup_s = 1.0},
-        .epoll_fd = -1,
+        .loop = {.epoll_fd = -1},
     };
     int status = 1;
 
@@ -968,7 +644,7 @@ int main(int argc, char **argv)
         goto Exit;
     }
 
-    uint64_t start_ns = now_ns();
+    uint64_t start_ns = bench_now_ns();
 
     bench.measure_from_ns = start_ns + (uint64_t)(bench.settings.warmup_s * 1e9);
     bench.stop_at_ns = bench.measure_from_ns + (uint64_t)(bench.settings.duration_s * 1e9);

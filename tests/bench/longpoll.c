@@ -18,15 +18,15 @@
  *
  * Every client owns one reused easy handle and so one HTTP/1.1 keep-alive connection. They all
  * share one multi handle, driven through libcurl's multi-socket interface by one epoll loop in
- * one thread, as bench_lifecycle does. Samples are kept whole and sorted at the end, so the
- * percentiles are exact; a run is bounded in time, in tasks and in requests, so they stay small.
+ * one thread, with the glue bench_lifecycle uses too (bench_curl.h). Samples are kept whole and
+ * sorted at the end, so the percentiles are exact; a run is bounded in time, in tasks and in
+ * requests, so they stay small.
  *
  * A latency run ends with one stop task per worker, created at a lower priority than the
  * measured ones so that it is claimed after them: a worker that claims one completes it and
  * polls no more. Closing the workers' connections instead would leave their polls parked in
  * the server until their wait ran out, free to claim tasks that nobody would read.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -36,18 +36,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
+#include "bench_curl.h"
+
 #define URL_MAX 512
 #define BODY_MAX 256
 #define RESPONSE_MAX 8192
 #define ROLE_MAX 64
-#define TASK_ID_LEN 36
-#define EVENTS_MAX 256
+#define TASK_ID_LEN BENCH_TASK_ID_LEN
 #define COMPARE_MAX 8
 
 /* A request may take this much longer than the poll's wait before it counts as lost. */
@@ -122,7 +122,7 @@ typedef struct client {
     uint64_t first_poll_ns;
     uint64_t last_poll_ns;
     size_t body_len;
-    size_t response_len;
+    bench_buffer_t answer;
     char url[URL_MAX];   /* a worker's poll URL */
     char body[BODY_MAX]; /* the create or completion being sent */
     char response[RESPONSE_MAX];
@@ -131,9 +131,7 @@ typedef struct client {
 
 struct bench {
     settings_t settings;
-    CURLM *multi;
-    int epoll_fd;
-    uint64_t curl_timer_ns; /* when libcurl wants its timeout action; UINT64_MAX for never */
+    bench_loop_t loop; /* one multi handle for every client */
     client_t *workers;
     client_t *producers;
     struct curl_slist *json_headers;
@@ -167,22 +165,6 @@ struct bench {
     failures_t failures[REQ_COUNT];
     char first_error[CURL_ERROR_SIZE + 64];
 };
-
-static uint64_t monotonic_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static uint64_t seconds_to_ns(double seconds)
 {
@@ -242,57 +224,6 @@ static double samples_mean(const samples_t *samples)
     return samples->count != 0 ? sum / (double)samples->count : 0.0;
 }
 
-/* ---- libcurl's socket and timer callbacks ---- */
-
-/* An answer longer than the buffer fails its transfer (libcurl reports a write error), so a
- * task cut short is counted as a failure rather than misread. */
-static size_t on_response_data(char *data, size_t size, size_t count, void *userp)
-{
-    client_t *client = userp;
-    size_t len = size * count;
-
-    if (len > RESPONSE_MAX - 1 - client->response_len)
-        return 0;
-    memcpy(client->response + client->response_len, data, len);
-    client->response_len += len;
-    return len;
-}
-
-/* One multi handle serves every client, so an epoll event needs to carry only the socket. */
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    bench_t *bench = userp;
-    struct epoll_event event = {.data.fd = fd};
-
-    (void)easy;
-    (void)socketp;
-    if (what == CURL_POLL_REMOVE) {
-        /* A socket already closed has left the epoll set by itself; the error is expected. */
-        epoll_ctl(bench->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-        return 0;
-    }
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-        event.events |= EPOLLIN;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-        event.events |= EPOLLOUT;
-    if (epoll_ctl(bench->epoll_fd, EPOLL_CTL_MOD, fd, &event) == 0)
-        return 0;
-    if (errno == ENOENT && epoll_ctl(bench->epoll_fd, EPOLL_CTL_ADD, fd, &event) == 0)
-        return 0;
-    fprintf(stderr, "bench_longpoll: epoll_ctl: %s\n", strerror(errno));
-    return -1;
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    bench_t *bench = userp;
-
-    (void)multi;
-    bench->curl_timer_ns =
-        timeout_ms < 0 ? UINT64_MAX : monotonic_ns() + (uint64_t)timeout_ms * 1000000u;
-    return 0;
-}
-
 /* ---- requests ---- */
 
 static int start_request(client_t *client, enum request request)
@@ -302,29 +233,18 @@ static int start_request(client_t *client, enum request request)
 
     if (bench->requests >= bench->settings.max_requests)
         return -EDQUOT;
-    if (request == REQ_POLL) {
-        curl_easy_setopt(easy, CURLOPT_URL, client->url);
-        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
-    } else {
-        curl_easy_setopt(easy, CURLOPT_URL,
-                         request == REQ_CREATE ? bench->tasks_url : bench->complete_url);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, client->body);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)client->body_len);
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, bench->json_headers);
-    }
+    if (request == REQ_POLL)
+        bench_set_get(easy, client->url);
+    else
+        bench_set_post(easy, request == REQ_CREATE ? bench->tasks_url : bench->complete_url,
+                       client->body, client->body_len, bench->json_headers);
     client->request = request;
-    client->response_len = 0;
+    bench_buffer_reset(&client->answer);
     client->error[0] = '\0';
-    client->started_ns = monotonic_ns();
-    client->started_wall_us = wall_us();
-
-    CURLMcode mc = curl_multi_add_handle(bench->multi, easy);
-
-    if (mc != CURLM_OK) {
-        fprintf(stderr, "bench_longpoll: curl_multi_add_handle: %s\n", curl_multi_strerror(mc));
+    client->started_ns = bench_now_ns();
+    client->started_wall_us = bench_wall_us();
+    if (bench_loop_add(&bench->loop, 0, easy) != 0)
         return -EIO;
-    }
     client->busy = 1;
     bench->requests++;
     bench->in_flight++;
@@ -350,7 +270,7 @@ static void fail_worker(client_t *worker)
 static void start_poll(client_t *worker)
 {
     bench_t *bench = worker->bench;
-    uint64_t now = monotonic_ns();
+    uint64_t now = bench_now_ns();
 
     /* An idle run polls only until its deadline; the polls then in flight are cut. */
     if (bench->settings.mode == MODE_IDLE && now >= bench->phase_deadline_ns) {
@@ -382,7 +302,7 @@ static int build_create(client_t *producer, uint64_t seq, int stop)
         len = snprintf(producer->body, BODY_MAX,
                        "{\"task_type\":\"bench-longpoll\",\"role\":\"%s\",\"priority\":5,"
                        "\"input_data\":{\"seq\":%" PRIu64 ",\"created_us\":%" PRId64 "}}",
-                       settings->role, seq, wall_us());
+                       settings->role, seq, bench_wall_us());
     if (len < 0 || len >= BODY_MAX)
         return -ENAMETOOLONG;
     producer->body_len = (size_t)len;
@@ -408,7 +328,7 @@ static uint64_t due_ns(const bench_t *bench, uint64_t seq)
  * as latency, and the worst of it is reported. */
 static void produce(bench_t *bench)
 {
-    uint64_t now = monotonic_ns();
+    uint64_t now = bench_now_ns();
 
     while (bench->phase == PHASE_PRODUCE && bench->next_seq < bench->planned &&
            now >= due_ns(bench, bench->next_seq)) {
@@ -441,22 +361,13 @@ static void produce(bench_t *bench)
 
 /* ---- answers ---- */
 
-/* Copies the task id that follows `key` into `id` (TASK_ID_LEN + 1 bytes), checking that it
- * has the shape of a UUID. Returns 0, or -1 when no such id follows. */
+/* Copies the task id that follows `key` into `id` (TASK_ID_LEN + 1 bytes). Returns 0, or -1
+ * when no id of the shape of a UUID follows. */
 static int read_task_id(const char *response, const char *key, char *id)
 {
-    const char *at = strstr(response, key);
+    const char *at = bench_find_task_id(response, key);
 
     if (at == NULL)
-        return -1;
-    at += strlen(key);
-    for (int i = 0; i < TASK_ID_LEN; i++) {
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-        if (dash ? at[i] != '-' : !isxdigit((unsigned char)at[i]))
-            return -1;
-    }
-    if (at[TASK_ID_LEN] != '"')
         return -1;
     memcpy(id, at, TASK_ID_LEN);
     id[TASK_ID_LEN] = '\0';
@@ -565,7 +476,7 @@ static int on_create_answer(client_t *producer)
     /* Stop tasks are not measured: only the creates of the producing phase count. */
     if (strstr(producer->body, "\"created_us\":") != NULL) {
         bench->created++;
-        samples_add(&bench->create, (monotonic_ns() - producer->started_ns) / 1000u);
+        samples_add(&bench->create, (bench_now_ns() - producer->started_ns) / 1000u);
     }
     return 0;
 }
@@ -580,33 +491,26 @@ static void note_failure(bench_t *bench, client_t *client, CURLcode result, long
         failures->http++;
     else
         failures->body++;
-    if (bench->first_error[0] != '\0')
-        return;
-    if (result != CURLE_OK)
-        snprintf(bench->first_error, sizeof(bench->first_error), "%s: %s",
-                 request_names[client->request],
-                 client->error[0] != '\0' ? client->error : curl_easy_strerror(result));
-    else
-        snprintf(bench->first_error, sizeof(bench->first_error), "%s: HTTP %ld: %.200s",
-                 request_names[client->request], status, client->response);
+    if (bench->first_error[0] == '\0')
+        bench_describe_failure(bench->first_error, sizeof(bench->first_error),
+                               request_names[client->request], result, client->error, status,
+                               client->response);
 }
 
-static void on_transfer_done(bench_t *bench, CURL *easy, CURLcode result)
+static void on_transfer_done(void *context, int multi_index, CURL *easy, CURLcode result)
 {
-    client_t *client = NULL;
+    bench_t *bench = context;
     long status = 0;
     long connects = 0;
-    uint64_t done_ns = monotonic_ns();
-    int64_t done_wall_us = wall_us();
+    uint64_t done_ns = bench_now_ns();
+    int64_t done_wall_us = bench_wall_us();
+    client_t *client = bench_transfer_info(easy, &status, &connects);
 
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&client);
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
-    curl_multi_remove_handle(bench->multi, easy);
+    (void)multi_index;
     client->busy = 0;
     bench->in_flight--;
     bench->connections += (uint64_t)connects;
-    client->response[client->response_len] = '\0';
+    bench_buffer_finish(&client->answer);
 
     int rc = -1;
 
@@ -627,20 +531,6 @@ static void on_transfer_done(bench_t *bench, CURL *easy, CURLcode result)
         fail_worker(client);
 }
 
-static void drain_messages(bench_t *bench)
-{
-    int left = 0;
-
-    for (;;) {
-        CURLMsg *message = curl_multi_info_read(bench->multi, &left);
-
-        if (message == NULL)
-            break;
-        if (message->msg == CURLMSG_DONE)
-            on_transfer_done(bench, message->easy_handle, message->data.result);
-    }
-}
-
 /* ---- the run ---- */
 
 /* Closes the connections of every worker still waiting: the end of an idle run, or of a
@@ -652,7 +542,7 @@ static void cut_workers(bench_t *bench)
 
         if (!worker->busy)
             continue;
-        curl_multi_remove_handle(bench->multi, worker->easy);
+        curl_multi_remove_handle(bench->loop.multis[0].multi, worker->easy);
         worker->busy = 0;
         bench->in_flight--;
         bench->workers_cut++;
@@ -663,7 +553,7 @@ static void cut_workers(bench_t *bench)
 /* Moves a latency run on when its current phase is over. */
 static void advance_phase(bench_t *bench)
 {
-    uint64_t now = monotonic_ns();
+    uint64_t now = bench_now_ns();
     int creating = 0;
 
     for (int i = 0; i < bench->settings.producers; i++)
@@ -688,7 +578,7 @@ static void advance_phase(bench_t *bench)
 /* The time of the next thing that is due: libcurl's timer, the next create, a deadline. */
 static uint64_t next_due_ns(const bench_t *bench)
 {
-    uint64_t due = bench->curl_timer_ns;
+    uint64_t due = bench_loop_next_timer_ns(&bench->loop);
 
     if (bench->phase == PHASE_PRODUCE && bench->next_seq < bench->planned &&
         due_ns(bench, bench->next_seq) < due)
@@ -698,55 +588,11 @@ static uint64_t next_due_ns(const bench_t *bench)
     return due;
 }
 
-static int wait_ms(const bench_t *bench)
-{
-    uint64_t due = next_due_ns(bench);
-    uint64_t now = monotonic_ns();
-
-    if (due == UINT64_MAX)
-        return 1000;
-    if (due <= now)
-        return 0;
-    /* Round up so that what is due really is when the loop wakes. */
-    return (int)((due - now + 999999u) / 1000000u);
-}
-
-static int dispatch_events(bench_t *bench, int timeout_ms)
-{
-    struct epoll_event events[EVENTS_MAX];
-    int running = 0;
-    int count = epoll_wait(bench->epoll_fd, events, EVENTS_MAX, timeout_ms);
-
-    if (count < 0 && errno != EINTR) {
-        int error = errno;
-
-        fprintf(stderr, "bench_longpoll: epoll_wait: %s\n", strerror(error));
-        return -error;
-    }
-    for (int i = 0; i < count; i++) {
-        int flags = 0;
-
-        if (events[i].events & (EPOLLIN | EPOLLHUP))
-            flags |= CURL_CSELECT_IN;
-        if (events[i].events & EPOLLOUT)
-            flags |= CURL_CSELECT_OUT;
-        if (events[i].events & EPOLLERR)
-            flags |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(bench->multi, events[i].data.fd, flags, &running);
-    }
-    if (monotonic_ns() >= bench->curl_timer_ns) {
-        bench->curl_timer_ns = UINT64_MAX;
-        curl_multi_socket_action(bench->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
-    drain_messages(bench);
-    return 0;
-}
-
 static int run(bench_t *bench)
 {
     const settings_t *settings = &bench->settings;
 
-    bench->start_ns = monotonic_ns();
+    bench->start_ns = bench_now_ns();
     bench->produce_from_ns = bench->start_ns + seconds_to_ns(settings->settle_s);
     if (settings->mode == MODE_IDLE) {
         bench->phase_deadline_ns = bench->start_ns + seconds_to_ns(settings->duration_s);
@@ -756,12 +602,12 @@ static int run(bench_t *bench)
         start_poll(&bench->workers[i]);
 
     while (bench->phase != PHASE_DONE) {
-        int rc = dispatch_events(bench, wait_ms(bench));
+        int rc = bench_loop_run_once(&bench->loop, bench_wait_ms(next_due_ns(bench)));
 
         if (rc != 0)
             return rc;
         if (settings->mode == MODE_IDLE) {
-            if (monotonic_ns() >= bench->phase_deadline_ns || bench->in_flight == 0) {
+            if (bench_now_ns() >= bench->phase_deadline_ns || bench->in_flight == 0) {
                 cut_workers(bench);
                 bench->phase = PHASE_DONE;
             }
@@ -796,14 +642,9 @@ static int setup_client(bench_t *bench, client_t *client, int index, int is_prod
 
     CURL *easy = client->easy;
 
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, client);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_response_data);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, client);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, client->error);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, settings->wait_s * 1000L + REQUEST_SLACK_MS);
+    client->answer = (bench_buffer_t){.data = client->response, .size = RESPONSE_MAX};
+    bench_easy_init(easy, client, &client->answer, client->error,
+                    settings->wait_s * 1000L + REQUEST_SLACK_MS, CURL_HTTP_VERSION_1_1);
     return 0;
 }
 
@@ -815,38 +656,31 @@ static int bench_setup(bench_t *bench)
 
     if (a < 0 || b < 0 || a >= URL_MAX || b >= URL_MAX)
         return -ENAMETOOLONG;
-    bench->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (bench->epoll_fd < 0)
-        return -errno;
-    bench->multi = curl_multi_init();
+
+    int rc = bench_loop_init(&bench->loop, 1, on_transfer_done, bench, "bench_longpoll");
+
+    if (rc != 0)
+        return rc;
     bench->json_headers = curl_slist_append(NULL, "Content-Type: application/json");
     bench->workers = calloc((size_t)settings->workers, sizeof(*bench->workers));
     bench->producers = calloc((size_t)settings->producers, sizeof(*bench->producers));
     if (settings->mode == MODE_LATENCY)
         bench->planned = (uint64_t)llround(settings->rate * settings->duration_s);
     bench->seen = calloc((size_t)bench->planned + 1, 1);
-    if (bench->multi == NULL || bench->json_headers == NULL || bench->workers == NULL ||
-        bench->producers == NULL || bench->seen == NULL)
+    if (bench->json_headers == NULL || bench->workers == NULL || bench->producers == NULL ||
+        bench->seen == NULL)
         return -ENOMEM;
 
-    curl_multi_setopt(bench->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(bench->multi, CURLMOPT_SOCKETDATA, bench);
-    curl_multi_setopt(bench->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(bench->multi, CURLMOPT_TIMERDATA, bench);
     /* Every client keeps its own connection in the cache between its requests. */
-    curl_multi_setopt(bench->multi, CURLMOPT_MAXCONNECTS,
+    curl_multi_setopt(bench->loop.multis[0].multi, CURLMOPT_MAXCONNECTS,
                       (long)(settings->workers + settings->producers));
-    bench->curl_timer_ns = UINT64_MAX;
-
     for (int i = 0; i < settings->workers; i++) {
-        int rc = setup_client(bench, &bench->workers[i], i, 0);
-
+        rc = setup_client(bench, &bench->workers[i], i, 0);
         if (rc != 0)
             return rc;
     }
     for (int i = 0; i < settings->producers; i++) {
-        int rc = setup_client(bench, &bench->producers[i], i, 1);
-
+        rc = setup_client(bench, &bench->producers[i], i, 1);
         if (rc != 0)
             return rc;
     }
@@ -866,15 +700,12 @@ static void bench_teardown(bench_t *bench)
 {
     cleanup_clients(bench->workers, bench->settings.workers);
     cleanup_clients(bench->producers, bench->settings.producers);
-    if (bench->multi != NULL)
-        curl_multi_cleanup(bench->multi);
+    bench_loop_free(&bench->loop);
     curl_slist_free_all(bench->json_headers);
     free(bench->seen);
     free(bench->delivery.values);
     free(bench->create.values);
     free(bench->hold.values);
-    if (bench->epoll_fd >= 0)
-        close(bench->epoll_fd);
 }
 
 /* ---- report ---- */
@@ -1097,22 +928,6 @@ static const option_spec_t option_specs[] = {
 
 #define OPTION_COUNT (sizeof(option_specs) / sizeof(option_specs[0]))
 
-/* Reads a number within [min, max]; `whole` refuses fractions. Returns 0 or -EINVAL. */
-static int parse_number(const char *text, double min, double max, int whole, double *out)
-{
-    char *end = NULL;
-
-    errno = 0;
-    double value = strtod(text, &end);
-
-    if (errno != 0 || end == text || *end != '\0' || !(value >= min && value <= max))
-        return -EINVAL;
-    if (whole && value != floor(value))
-        return -EINVAL;
-    *out = value;
-    return 0;
-}
-
 /* Reads a comma-separated list of whole seconds, 1 to 3600. */
 static int parse_compare(const char *text, settings_t *settings)
 {
@@ -1127,7 +942,7 @@ static int parse_compare(const char *text, settings_t *settings)
             return -EINVAL;
         memcpy(item, text, len);
         item[len] = '\0';
-        if (parse_number(item, 1, 3600, 1, &value) != 0)
+        if (bench_parse_number(item, 1, 3600, 1, &value) != 0)
             return -EINVAL;
         settings->compare_s[settings->compare_count++] = (int)value;
         text += len;
@@ -1171,7 +986,7 @@ static int apply_option(settings_t *settings, const option_spec_t *spec, const c
     default:
         break;
     }
-    if (parse_number(arg, spec->min, spec->max, spec->kind != ARG_REAL, &value) != 0)
+    if (bench_parse_number(arg, spec->min, spec->max, spec->kind != ARG_REAL, &value) != 0)
         return -EINVAL;
     if (spec->kind == ARG_INT)
         *(int *)field = (int)value;
@@ -1180,6 +995,14 @@ static int apply_option(settings_t *settings, const option_spec_t *spec, const c
     else
         *(double *)field = value;
     return 0;
+}
+
+/* Applies the option whose index in option_specs is `id` - 1. */
+static int apply_numbered_option(void *settings, int id, const char *arg)
+{
+    if (id < 1 || id > (int)OPTION_COUNT)
+        return -EINVAL;
+    return apply_option(settings, &option_specs[id - 1], arg);
 }
 
 /* Returns 0, 1 when help was asked for, or -EINVAL. getopt_long's table is made from
@@ -1193,25 +1016,11 @@ static int parse_options(int argc, char **argv, settings_t *settings)
         options[i] = (struct option){option_specs[i].name, required_argument, NULL, (int)i + 1};
     options[OPTION_COUNT] = (struct option){"help", no_argument, NULL, help};
 
-    for (;;) {
-        int id = getopt_long(argc, argv, "", options, NULL);
+    int rc = bench_parse_options(argc, argv, options, help, apply_numbered_option, settings,
+                                 "bench_longpoll");
 
-        if (id == -1)
-            break;
-        if (id == help)
-            return 1;
-        if (id < 1 || id > (int)OPTION_COUNT)
-            return -EINVAL;
-        if (apply_option(settings, &option_specs[id - 1], optarg) != 0) {
-            fprintf(stderr, "bench_longpoll: bad value for --%s: %s\n", option_specs[id - 1].name,
-                    optarg);
-            return -EINVAL;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "bench_longpoll: unexpected argument: %s\n", argv[optind]);
-        return -EINVAL;
-    }
+    if (rc != 0)
+        return rc;
     if (settings->role[0] == '\0')
         snprintf(settings->role, ROLE_MAX, "lp-%ld", (long)getpid());
     return 0;
@@ -1243,7 +1052,7 @@ int main(int argc, char **argv)
                      .max_requests = 1000000,
                      .compare_s = {30, 5},
                      .compare_count = 2},
-        .epoll_fd = -1,
+        .loop = {.epoll_fd = -1},
     };
     int status = 1;
     int parsed = parse_options(argc, argv, &bench.settings);

@@ -93,6 +93,7 @@ build() {
     BENCH="$work_dir/bench_longpoll"
     # shellcheck disable=SC2046
     cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -o "$BENCH" "$ROOT/tests/bench/longpoll.c" \
+        "$ROOT/tests/bench/bench_curl.c" \
         $(pkg-config --cflags --libs libcurl) -lm
 }
 

@@ -74,7 +74,8 @@ build() {
         BENCH="$work_dir/bench_lifecycle"
         # shellcheck disable=SC2046
         cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -o "$BENCH" "$ROOT/tests/bench/lifecycle.c" \
-            $(pkg-config --cflags --libs libcurl)
+            "$ROOT/tests/bench/bench_curl.c" \
+            $(pkg-config --cflags --libs libcurl) -lm
     fi
 }
 
