@@ -285,6 +285,13 @@ void gdn_writer_set_commit_hook(gdn_writer_t *writer, void (*on_commit)(void *ar
     pthread_mutex_unlock(&writer->lock);
 }
 
+void gdn_writer_periodic_again(gdn_writer_t *writer)
+{
+    pthread_mutex_lock(&writer->lock);
+    writer->periodic_next_ns = monotonic_ns();
+    pthread_mutex_unlock(&writer->lock);
+}
+
 void gdn_writer_set_periodic(gdn_writer_t *writer, gdn_write_op_t *op, int interval_ms)
 {
     pthread_mutex_lock(&writer->lock);

@@ -29,7 +29,9 @@ _Static_assert(GDN_REQUEST_WAIT_MAX_S == GDN_WRITES_WAIT_MAX_S,
                "the query reader and the loops' wait timers must agree on the longest wait");
 
 /* Deadline entries handled per pass of the periodic operation, and how often it runs: expiry
- * never holds the writer for long, and a lapsed lease is noticed within a quarter second. */
+ * never holds the writer for long, and a lapsed lease is noticed within a quarter second. A
+ * pass that leaves due entries behind runs again with the next batch, so expiry keeps up
+ * however many deadlines fall due at once (a finished task has two). */
 #define EXPIRE_BATCH 256
 #define EXPIRE_INTERVAL_MS 250
 
@@ -615,6 +617,7 @@ int gdn_writes_poll_as(h2o_req_t *req, const gdn_auth_token_t *token)
 
 static struct expiry_op {
     gdn_write_op_t write;
+    gdn_writer_t *writer;
     const gdn_queue_policy_t *policy;
     gdn_queue_wakeups_t wakeups;
     int handled;
@@ -629,6 +632,8 @@ static int apply_expiry(gdn_write_op_t *write, gdn_journal_txn_t *txn)
     op->wakeups.all = 0;
     op->handled =
         gdn_queue_expire(txn, op->policy, gdn_clock_now_us(), EXPIRE_BATCH, &op->wakeups, &more);
+    if (op->handled > 0 && more)
+        gdn_writer_periodic_again(op->writer);
     return op->handled < 0 ? op->handled : 0;
 }
 
@@ -650,6 +655,7 @@ void gdn_writes_start(gdn_writer_t *writer, const gdn_queue_policy_t *policy)
 {
     expiry.write.apply = apply_expiry;
     expiry.write.done = on_expiry_done;
+    expiry.writer = writer;
     expiry.policy = policy;
     gdn_writer_set_periodic(writer, &expiry.write, EXPIRE_INTERVAL_MS);
 }

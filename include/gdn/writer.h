@@ -80,6 +80,14 @@ void gdn_writer_set_commit_hook(gdn_writer_t *writer, void (*on_commit)(void *ar
  */
 void gdn_writer_set_periodic(gdn_writer_t *writer, gdn_write_op_t *op, int interval_ms);
 
+/**
+ * Makes the periodic operation run again with the next batch instead of after its interval,
+ * for work it could not finish in one bounded pass. Later passes then share the writer with
+ * other batches rather than hold it in one long transaction. Writer thread only: from the
+ * periodic operation's apply or done.
+ */
+void gdn_writer_periodic_again(gdn_writer_t *writer);
+
 /** Copies the counters. Any thread. */
 void gdn_writer_stats(gdn_writer_t *writer, gdn_writer_stats_t *out);
 
