@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,7 +126,14 @@ int bench_loop_add(bench_loop_t *loop, int multi_index, CURL *easy)
         fprintf(stderr, "%s: curl_multi_add_handle: %s\n", loop->program, curl_multi_strerror(mc));
         return -EIO;
     }
+    loop->in_flight++;
     return 0;
+}
+
+void bench_loop_remove(bench_loop_t *loop, int multi_index, CURL *easy)
+{
+    curl_multi_remove_handle(loop->multis[multi_index].multi, easy);
+    loop->in_flight--;
 }
 
 uint64_t bench_loop_next_timer_ns(const bench_loop_t *loop)
@@ -181,9 +189,13 @@ static void deliver_done(bench_loop_t *loop, int multi_index)
 
         CURL *easy = message->easy_handle;
         CURLcode result = message->data.result;
+        long connects = 0;
 
         /* The message lives in the multi handle and is gone once the handle is removed. */
         curl_multi_remove_handle(multi, easy);
+        loop->in_flight--;
+        curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+        loop->connections += (uint64_t)connects;
         loop->on_done(loop->context, multi_index, easy, result);
     }
 }
@@ -232,6 +244,7 @@ static size_t on_response_data(char *data, size_t size, size_t count, void *user
         return 0;
     memcpy(buffer->data + buffer->len, data, take);
     buffer->len += take;
+    buffer->data[buffer->len] = '\0';
     return len;
 }
 
@@ -264,21 +277,21 @@ void bench_set_post(CURL *easy, const char *url, const char *body, size_t len,
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
 }
 
-void *bench_transfer_info(CURL *easy, long *status, long *connects)
+void *bench_transfer_info(CURL *easy, long *status)
 {
     char *private = NULL;
 
     *status = 0;
-    *connects = 0;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &private);
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, status);
-    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, connects);
     return private;
 }
 
-void bench_describe_failure(char *out, size_t size, const char *what, CURLcode result,
-                            const char *error, long status, const char *body)
+void bench_note_first_failure(char *out, size_t size, const char *what, CURLcode result,
+                              const char *error, long status, const char *body)
 {
+    if (out[0] != '\0')
+        return;
     if (result != CURLE_OK)
         snprintf(out, size, "%s: %s", what, error[0] != '\0' ? error : curl_easy_strerror(result));
     else
@@ -288,11 +301,7 @@ void bench_describe_failure(char *out, size_t size, const char *what, CURLcode r
 void bench_buffer_reset(bench_buffer_t *buffer)
 {
     buffer->len = 0;
-}
-
-void bench_buffer_finish(bench_buffer_t *buffer)
-{
-    buffer->data[buffer->len] = '\0';
+    buffer->data[0] = '\0';
 }
 
 /* ---- answers and options ---- */
@@ -395,38 +404,150 @@ uint64_t bench_histogram_percentile(const bench_histogram_t *histogram, double p
 
 /* ---- the command line ---- */
 
-static const char *option_name(const struct option *options, int id)
+/* Stores `arg` in the setting `option` names. Returns 0 or -EINVAL. */
+static int apply_option(const bench_option_t *option, void *settings, const char *arg)
 {
-    for (; options->name != NULL; options++) {
-        if (options->val == id)
-            return options->name;
+    char *field = (char *)settings + option->offset;
+    double value = 0;
+
+    switch (option->kind) {
+    case BENCH_ARG_TEXT:
+        *(const char **)field = arg;
+        return 0;
+    case BENCH_ARG_FLAG:
+        *(int *)field = 1;
+        return 0;
+    case BENCH_ARG_CUSTOM:
+        return option->parse(settings, arg);
+    default:
+        break;
     }
-    return "?";
+    if (bench_parse_number(arg, option->min, option->max, option->kind != BENCH_ARG_REAL, &value) !=
+        0)
+        return -EINVAL;
+    if (option->kind == BENCH_ARG_INT)
+        *(int *)field = (int)value;
+    else if (option->kind == BENCH_ARG_COUNT)
+        *(uint64_t *)field = (uint64_t)value;
+    else
+        *(double *)field = value;
+    return 0;
 }
 
-int bench_parse_options(int argc, char **argv, const struct option *options, int help_id,
-                        int (*apply)(void *settings, int id, const char *arg), void *settings,
-                        const char *program)
+int bench_parse_options(const bench_program_t *program, int argc, char **argv, void *settings)
 {
+    size_t count = program->option_count;
+    /* getopt_long's table: each option's index in the program's table, plus one, as its value,
+     * then --help and the zeroed end. */
+    struct option *table = calloc(count + 2, sizeof(*table));
+    const int help = (int)count + 1;
+    int rc = 0;
+
+    if (table == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < count; i++) {
+        const bench_option_t *option = &program->options[i];
+
+        table[i] = (struct option){option->name,
+                                   option->kind == BENCH_ARG_FLAG ? no_argument : required_argument,
+                                   NULL, (int)i + 1};
+    }
+    table[count] = (struct option){"help", no_argument, NULL, help};
     for (;;) {
-        int id = getopt_long(argc, argv, "", options, NULL);
+        int id = getopt_long(argc, argv, "", table, NULL);
 
         if (id == -1)
             break;
-        if (id == help_id)
-            return 1;
+        if (id == help) {
+            rc = 1;
+            goto Exit;
+        }
         /* getopt_long has already said what was wrong with an unknown option. */
-        if (id == '?')
-            return -EINVAL;
-        if (apply(settings, id, optarg) != 0) {
-            fprintf(stderr, "%s: bad value for --%s: %s\n", program, option_name(options, id),
-                    optarg);
-            return -EINVAL;
+        if (id < 1 || id > (int)count) {
+            rc = -EINVAL;
+            goto Exit;
+        }
+
+        const bench_option_t *option = &program->options[id - 1];
+
+        if (apply_option(option, settings, optarg) != 0) {
+            fprintf(stderr, "%s: bad value for --%s: %s\n", program->name, option->name, optarg);
+            rc = -EINVAL;
+            goto Exit;
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "%s: unexpected argument: %s\n", program, argv[optind]);
-        return -EINVAL;
+        fprintf(stderr, "%s: unexpected argument: %s\n", program->name, argv[optind]);
+        rc = -EINVAL;
+    }
+Exit:
+    free(table);
+    return rc;
+}
+
+int bench_start(const bench_program_t *program, int argc, char **argv, void *settings,
+                int *exit_status)
+{
+    int parsed = bench_parse_options(program, argc, argv, settings);
+
+    if (parsed != 0) {
+        program->print_usage(parsed > 0 ? stdout : stderr);
+        *exit_status = parsed > 0 ? 0 : 2;
+        return parsed > 0 ? -ECANCELED : -EINVAL;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "%s: curl_global_init failed\n", program->name);
+        *exit_status = 1;
+        return -EIO;
     }
     return 0;
+}
+
+/* ---- sets of clients ---- */
+
+static CURL **easy_of(void *clients, int index, size_t size, size_t easy_offset)
+{
+    return (CURL **)((char *)clients + (size_t)index * size + easy_offset);
+}
+
+int bench_clients_init(void *clients, int count, size_t size, size_t easy_offset,
+                       bench_client_setup_t *setup, void *context, int tag)
+{
+    for (int i = 0; i < count; i++) {
+        CURL **easy = easy_of(clients, i, size, easy_offset);
+
+        *easy = curl_easy_init();
+        if (*easy == NULL)
+            return -ENOMEM;
+
+        int rc = setup(context, (char *)clients + (size_t)i * size, i, tag);
+
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int bench_crew_init(bench_loop_t *loop, void *workers, int worker_count, void *producers,
+                    int producer_count, size_t size, size_t easy_offset,
+                    bench_client_setup_t *setup, void *context)
+{
+    curl_multi_setopt(loop->multis[0].multi, CURLMOPT_MAXCONNECTS,
+                      (long)worker_count + producer_count);
+
+    int rc = bench_clients_init(workers, worker_count, size, easy_offset, setup, context, 0);
+    if (rc != 0)
+        return rc;
+    return bench_clients_init(producers, producer_count, size, easy_offset, setup, context, 1);
+}
+
+void bench_clients_free(void *clients, int count, size_t size, size_t easy_offset)
+{
+    for (int i = 0; clients != NULL && i < count; i++) {
+        CURL *easy = *easy_of(clients, i, size, easy_offset);
+
+        if (easy != NULL)
+            curl_easy_cleanup(easy);
+    }
+    free(clients);
 }

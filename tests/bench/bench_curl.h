@@ -15,9 +15,9 @@
 #ifndef GDN_BENCH_CURL_H
 #define GDN_BENCH_CURL_H
 
-#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <curl/curl.h>
 
@@ -28,7 +28,8 @@ typedef struct bench_loop bench_loop_t;
 
 /*
  * Called for each finished transfer, from bench_loop_run_once, after the easy handle has been
- * removed from its multi handle (so it may be added again at once). `multi_index` says which of
+ * removed from its multi handle (so it may be added again at once) and counted out of the
+ * transfers in flight. `multi_index` says which of
  * the loop's multi handles ran it; `result` is libcurl's outcome of the transfer.
  */
 typedef void bench_on_done_t(void *context, int multi_index, CURL *easy, CURLcode result);
@@ -47,15 +48,17 @@ struct bench_loop {
     int multi_count;
     bench_on_done_t *on_done;
     void *context;
-    const char *program; /* names the generator in the few messages the loop prints */
+    const char *program;  /* names the generator in the few messages the loop prints */
+    uint64_t in_flight;   /* transfers added and neither finished nor removed */
+    uint64_t connections; /* connections libcurl opened for the transfers that finished */
 };
 
 /*
  * A client's answer buffer, filled by libcurl through the write callback that bench_easy_init
- * installs. `data` is the client's own storage of `size` bytes; the text is NUL-terminated by
- * bench_buffer_finish. With `truncate` set, an answer longer than the buffer is cut and the
- * transfer goes on; without it the transfer fails with a write error, so that a cut answer is
- * counted as a failure rather than misread.
+ * installs. `data` is the client's own storage of `size` bytes; the text in it is kept
+ * NUL-terminated, so it can be read as a string whenever the transfer is done. With `truncate` set,
+ * an answer longer than the buffer is cut and the transfer goes on; without it the transfer fails
+ * with a write error, so that a cut answer is counted as a failure rather than misread.
  */
 typedef struct bench_buffer {
     char *data;
@@ -77,9 +80,13 @@ int bench_loop_init(bench_loop_t *loop, int multi_count, bench_on_done_t *on_don
  * must have been removed or cleaned up already. */
 void bench_loop_free(bench_loop_t *loop);
 
-/* Hands `easy` to multi handle `multi_index`. Returns 0, or -EIO after printing libcurl's
- * reason on stderr. */
+/* Hands `easy` to multi handle `multi_index` and counts it in flight. Returns 0, or -EIO after
+ * printing libcurl's reason on stderr. */
 int bench_loop_add(bench_loop_t *loop, int multi_index, CURL *easy);
+
+/* Takes a transfer still in flight away from multi handle `multi_index`, which closes its
+ * connection, and counts it out of the transfers in flight. Its callback is not called. */
+void bench_loop_remove(bench_loop_t *loop, int multi_index, CURL *easy);
 
 /* The soonest time any multi handle wants its timeout action, UINT64_MAX for never. */
 uint64_t bench_loop_next_timer_ns(const bench_loop_t *loop);
@@ -112,26 +119,21 @@ void bench_set_get(CURL *easy, const char *url);
 void bench_set_post(CURL *easy, const char *url, const char *body, size_t len,
                     struct curl_slist *headers);
 
-/*
- * Reads what every finished transfer reports: its HTTP status (0 when none came), in `status`,
- * and the connections it opened, in `connects`. Returns the pointer given to bench_easy_init as
- * `private`.
- */
-void *bench_transfer_info(CURL *easy, long *status, long *connects);
+/* Reads the HTTP status of a finished transfer (0 when none came) into `status`. Returns the
+ * pointer given to bench_easy_init as `private`. */
+void *bench_transfer_info(CURL *easy, long *status);
 
 /*
- * Writes why a request failed into `out`: libcurl's text (`error` if it has one, else the
- * text of `result`) when no answer came, else the status and the start of the answer `body`.
- * `what` names the request, for example "POST /tasks".
+ * Keeps the first reason a run saw for a failure: when `out` is still empty, writes why the
+ * request failed into it, libcurl's text (`error` if it has one, else the text of `result`)
+ * when no answer came, else the status and the start of the answer `body`; when `out` already
+ * holds a reason, leaves it. `what` names the request, for example "POST /tasks".
  */
-void bench_describe_failure(char *out, size_t size, const char *what, CURLcode result,
-                            const char *error, long status, const char *body);
+void bench_note_first_failure(char *out, size_t size, const char *what, CURLcode result,
+                              const char *error, long status, const char *body);
 
 /* Empties a buffer before its client's next request. */
 void bench_buffer_reset(bench_buffer_t *buffer);
-
-/* NUL-terminates the answer once its transfer is done. */
-void bench_buffer_finish(bench_buffer_t *buffer);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);
@@ -175,14 +177,83 @@ void bench_histogram_merge(bench_histogram_t *into, const bench_histogram_t *fro
  * largest value recorded; 0 for an empty histogram. */
 uint64_t bench_histogram_percentile(const bench_histogram_t *histogram, double percent);
 
+/* How the text of an option becomes a setting. */
+typedef enum bench_arg_kind {
+    BENCH_ARG_TEXT,   /* const char *: the text itself, which stays in argv */
+    BENCH_ARG_FLAG,   /* int set to 1; the option takes no value */
+    BENCH_ARG_INT,    /* int, whole, within [min, max] */
+    BENCH_ARG_COUNT,  /* uint64_t, whole, within [min, max] */
+    BENCH_ARG_REAL,   /* double within [min, max] */
+    BENCH_ARG_CUSTOM, /* read by the option's own `parse` */
+} bench_arg_kind_t;
+
+/* One command-line option of a generator and the setting it fills. */
+typedef struct bench_option {
+    const char *name; /* without the leading "--" */
+    bench_arg_kind_t kind;
+    double min;
+    double max;
+    size_t offset; /* of the setting in the generator's settings structure */
+    /* BENCH_ARG_CUSTOM: reads `arg` into `settings`; returns 0 or -EINVAL. */
+    int (*parse)(void *settings, const char *arg);
+} bench_option_t;
+
+/* What bench_start needs to know about a generator. */
+typedef struct bench_program {
+    const char *name; /* prefixes its messages, for example "bench_soak" */
+    const bench_option_t *options;
+    size_t option_count;
+    void (*print_usage)(FILE *out);
+} bench_program_t;
+
 /*
- * Reads the command line with getopt_long: each option of `options` (terminated by a zeroed
- * entry, with `val` distinct and above 0) goes to `apply(settings, val, optarg)`, which returns
- * 0 or -EINVAL. Prints the reason for a bad value or a stray argument on stderr, prefixed with
- * `program`. Returns 0, 1 when the option whose `val` is `help_id` was given, or -EINVAL.
+ * Reads the command line into `settings` by the program's option table, with getopt_long, and
+ * accepts --help besides. Prints the reason for a bad value or a stray argument on stderr.
+ * Returns 0, 1 when --help was given, or -EINVAL.
  */
-int bench_parse_options(int argc, char **argv, const struct option *options, int help_id,
-                        int (*apply)(void *settings, int id, const char *arg), void *settings,
-                        const char *program);
+int bench_parse_options(const bench_program_t *program, int argc, char **argv, void *settings);
+
+/*
+ * What every generator does before its run: reads the command line as bench_parse_options
+ * does, prints the usage (on stdout for --help, on stderr after a bad command line) and
+ * initialises libcurl. Returns 0 when the run is to go on, and the caller then owes
+ * curl_global_cleanup; else a negative code (-ECANCELED after --help, -EINVAL, -EIO) with the
+ * status the program is to exit with in `exit_status`: 0 after --help, 2 for a bad command
+ * line, 1 when libcurl could not be initialised.
+ */
+int bench_start(const bench_program_t *program, int argc, char **argv, void *settings,
+                int *exit_status);
+
+/* ---- sets of clients ---- */
+
+/* Sets up the client at `client`, whose easy handle already exists; `tag` is what the caller
+ * gave bench_clients_init, for example to tell one kind of client from another. Returns 0 or
+ * -errno. */
+typedef int bench_client_setup_t(void *context, void *client, int index, int tag);
+
+/*
+ * Readies an array of `count` zeroed client structures of `size` bytes each: gives every one a
+ * new easy handle, stored as the CURL * at `easy_offset` in it, and then calls
+ * `setup(context, client, index, tag)` on it. Stops at the first failure and returns its code, or
+ * -ENOMEM when libcurl could not make a handle; the handles made so far stay in the array for
+ * bench_clients_free. Returns 0 when all are ready.
+ */
+int bench_clients_init(void *clients, int count, size_t size, size_t easy_offset,
+                       bench_client_setup_t *setup, void *context, int tag);
+
+/*
+ * Readies the clients of a generator of workers and producers, both arrays of client
+ * structures of `size` bytes with the easy handle at `easy_offset`, that run on multi handle 0
+ * of `loop` over HTTP/1.1: lets that multi handle keep a connection per client in its cache
+ * between requests, then runs bench_clients_init on the workers with tag 0 and on the
+ * producers with tag 1. Returns 0 or the first failure's code.
+ */
+int bench_crew_init(bench_loop_t *loop, void *workers, int worker_count, void *producers,
+                    int producer_count, size_t size, size_t easy_offset,
+                    bench_client_setup_t *setup, void *context);
+
+/* Cleans up the easy handle of each of the `count` clients that has one, then frees the array
+ * itself. Safe on NULL. The handles must not be in a multi handle any more. */
+void bench_clients_free(void *clients, int count, size_t size, size_t easy_offset);
 
 #endif

@@ -22,8 +22,8 @@
  * histogram and the answer helpers are shared with the other generators (bench_curl.h).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,10 +104,8 @@ struct bench {
     uint64_t stop_at_ns;      /* no request is started after this */
     uint64_t last_done_ns;
     uint64_t issued;
-    uint64_t in_flight;
     uint64_t lifecycles;     /* completed within the measured window */
     uint64_t empty_polls;    /* "No tasks available" answers */
-    uint64_t connections;    /* connections libcurl opened */
     uint64_t start_errors;   /* requests that could not be handed to libcurl */
     int priming;             /* the h2c upgrade requests are in flight */
     uint64_t priming_failed; /* upgrade requests that did not end on HTTP/2 */
@@ -152,7 +150,6 @@ static void start_request(client_t *client, enum endpoint endpoint)
         return;
     }
     bench->issued++;
-    bench->in_flight++;
 }
 
 /* Reads a successful answer and returns the endpoint the client calls next, or -1 when the
@@ -194,14 +191,10 @@ static void on_transfer_done(void *context, int multi_index, CURL *easy, CURLcod
 {
     bench_t *bench = context;
     long status = 0;
-    long connects = 0;
     uint64_t done_ns = bench_now_ns();
-    client_t *client = bench_transfer_info(easy, &status, &connects);
+    client_t *client = bench_transfer_info(easy, &status);
 
     (void)multi_index;
-    bench->in_flight--;
-    bench->connections += (uint64_t)connects;
-    bench_buffer_finish(&client->answer);
     if (bench->priming) {
         long version = 0;
 
@@ -222,10 +215,9 @@ static void on_transfer_done(void *context, int multi_index, CURL *easy, CURLcod
     }
     if (result != CURLE_OK) {
         stats->transport += (uint64_t)counted;
-        if (bench->first_error[0] == '\0')
-            bench_describe_failure(bench->first_error, sizeof(bench->first_error),
-                                   endpoint_names[client->endpoint], result, client->error, status,
-                                   client->response);
+        bench_note_first_failure(bench->first_error, sizeof(bench->first_error),
+                                 endpoint_names[client->endpoint], result, client->error, status,
+                                 client->response);
     } else if (status < 200 || status > 299) {
         stats->http_errors += (uint64_t)counted;
     } else {
@@ -251,7 +243,7 @@ static void take_measure_start_usage(bench_t *bench)
 
 static int run_loop(bench_t *bench)
 {
-    while (bench->in_flight > 0) {
+    while (bench->loop.in_flight > 0) {
         int rc = bench_loop_run_once(&bench->loop,
                                      bench_wait_ms(bench_loop_next_timer_ns(&bench->loop)));
 
@@ -277,18 +269,20 @@ static void configure_multi(const settings_t *settings, CURLM *multi)
     }
 }
 
-static int setup_client(bench_t *bench, client_t *client, int index)
+/* Sets up a client whose easy handle bench_clients_init has made. */
+static int on_setup_client(void *context, void *item, int index, int tag)
 {
+    bench_t *bench = context;
+    client_t *client = item;
     const settings_t *settings = &bench->settings;
+
+    (void)tag;
     int role = settings->shared_role ? 0 : index;
 
     client->bench = bench;
     client->multi_index = index % bench->loop.multi_count;
     client->answer =
         (bench_buffer_t){.data = client->response, .size = RESPONSE_MAX, .truncate = 1};
-    client->easy = curl_easy_init();
-    if (client->easy == NULL)
-        return -ENOMEM;
 
     int create_len = snprintf(client->create_body, sizeof(client->create_body),
                               "{\"task_type\":\"bench\",\"role\":\"bench-%d\","
@@ -351,23 +345,16 @@ static int bench_setup(bench_t *bench)
     bench->clients = calloc((size_t)settings->clients, sizeof(*bench->clients));
     if (bench->json_headers == NULL || bench->clients == NULL)
         return -ENOMEM;
-    for (int i = 0; i < settings->clients; i++) {
-        rc = setup_client(bench, &bench->clients[i], i);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return bench_clients_init(bench->clients, settings->clients, sizeof(client_t),
+                              offsetof(client_t, easy), on_setup_client, bench, 0);
 }
 
 static void bench_teardown(bench_t *bench)
 {
-    for (int i = 0; bench->clients != NULL && i < bench->settings.clients; i++) {
-        if (bench->clients[i].easy != NULL)
-            curl_easy_cleanup(bench->clients[i].easy);
-    }
+    bench_clients_free(bench->clients, bench->settings.clients, sizeof(client_t),
+                       offsetof(client_t, easy));
     bench_loop_free(&bench->loop);
     curl_slist_free_all(bench->json_headers);
-    free(bench->clients);
 }
 
 static double cpu_seconds(const struct rusage *usage)
@@ -409,7 +396,7 @@ static void print_report(const bench_t *bench, const struct rusage *usage_end)
            : settings->h2c_upgrade ? "HTTP/2 cleartext (connections opened by h2c upgrade)"
                                    : "HTTP/2 cleartext (prior knowledge)",
            settings->clients, settings->http2 ? settings->connections : settings->clients,
-           bench->connections, seconds, settings->warmup_s);
+           bench->loop.connections, seconds, settings->warmup_s);
     printf("%-22s %10s %10s %8s %8s %8s %8s %7s\n", "endpoint", "requests", "req/s", "p50 us",
            "p90 us", "p99 us", "max us", "errors");
     for (int i = 0; i < EP_COUNT; i++) {
@@ -469,93 +456,36 @@ static void print_usage(FILE *out)
             "                      so every poll claims the task its client created)\n");
 }
 
-enum option_id {
-    OPT_URL = 1,
-    OPT_HTTP2,
-    OPT_CONNECTIONS,
-    OPT_CLIENTS,
-    OPT_DURATION,
-    OPT_WARMUP,
-    OPT_MAX_REQUESTS,
-    OPT_MODE,
-    OPT_SHARED_ROLE,
-    OPT_HELP,
-};
-
-static int apply_option(void *context, int id, const char *arg)
+/* --mode: lifecycle or health. */
+static int parse_mode(void *context, const char *arg)
 {
     settings_t *settings = context;
-    double value = 0;
-    int rc = 0;
 
-    switch (id) {
-    case OPT_URL:
-        settings->url = arg;
-        break;
-    case OPT_HTTP2:
-        settings->http2 = 1;
-        break;
-    case OPT_CONNECTIONS:
-        rc = bench_parse_number(arg, 1, 1024, 1, &value);
-        settings->connections = (int)value;
-        break;
-    case OPT_CLIENTS:
-        rc = bench_parse_number(arg, 1, 100000, 1, &value);
-        settings->clients = (int)value;
-        break;
-    case OPT_DURATION:
-        rc = bench_parse_number(arg, 0.001, 3600.0, 0, &settings->duration_s);
-        break;
-    case OPT_WARMUP:
-        rc = bench_parse_number(arg, 0.0, 600.0, 0, &settings->warmup_s);
-        break;
-    case OPT_MAX_REQUESTS:
-        rc = bench_parse_number(arg, 1, 1e15, 1, &value);
-        settings->max_requests = (uint64_t)value;
-        break;
-    case OPT_MODE:
-        if (strcmp(arg, "health") == 0)
-            settings->health_mode = 1;
-        else if (strcmp(arg, "lifecycle") != 0)
-            rc = -EINVAL;
-        break;
-    case OPT_SHARED_ROLE:
-        settings->shared_role = 1;
-        break;
-    default:
-        rc = -EINVAL;
-        break;
-    }
-    return rc;
-}
-
-/* Returns 0, 1 when help was asked for, or -EINVAL. */
-static int parse_options(int argc, char **argv, settings_t *settings)
-{
-    static const struct option options[] = {
-        {"url", required_argument, NULL, OPT_URL},
-        {"http2", no_argument, NULL, OPT_HTTP2},
-        {"connections", required_argument, NULL, OPT_CONNECTIONS},
-        {"clients", required_argument, NULL, OPT_CLIENTS},
-        {"duration", required_argument, NULL, OPT_DURATION},
-        {"warmup", required_argument, NULL, OPT_WARMUP},
-        {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
-        {"mode", required_argument, NULL, OPT_MODE},
-        {"shared-role", no_argument, NULL, OPT_SHARED_ROLE},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-
-    int rc = bench_parse_options(argc, argv, options, OPT_HELP, apply_option, settings,
-                                 "bench_lifecycle");
-
-    if (rc != 0)
-        return rc;
-    /* The connection groups are one per connection: more groups than clients would idle. */
-    if (settings->http2 && settings->connections > settings->clients)
-        settings->connections = settings->clients;
+    if (strcmp(arg, "health") == 0)
+        settings->health_mode = 1;
+    else if (strcmp(arg, "lifecycle") != 0)
+        return -EINVAL;
     return 0;
 }
+
+static const bench_option_t options[] = {
+    {"url", BENCH_ARG_TEXT, 0, 0, offsetof(settings_t, url), NULL},
+    {"http2", BENCH_ARG_FLAG, 0, 0, offsetof(settings_t, http2), NULL},
+    {"connections", BENCH_ARG_INT, 1, 1024, offsetof(settings_t, connections), NULL},
+    {"clients", BENCH_ARG_INT, 1, 100000, offsetof(settings_t, clients), NULL},
+    {"duration", BENCH_ARG_REAL, 0.001, 3600.0, offsetof(settings_t, duration_s), NULL},
+    {"warmup", BENCH_ARG_REAL, 0.0, 600.0, offsetof(settings_t, warmup_s), NULL},
+    {"max-requests", BENCH_ARG_COUNT, 1, 1e15, offsetof(settings_t, max_requests), NULL},
+    {"mode", BENCH_ARG_CUSTOM, 0, 0, 0, parse_mode},
+    {"shared-role", BENCH_ARG_FLAG, 0, 0, offsetof(settings_t, shared_role), NULL},
+};
+
+static const bench_program_t program = {
+    .name = "bench_lifecycle",
+    .options = options,
+    .option_count = sizeof(options) / sizeof(options[0]),
+    .print_usage = print_usage,
+};
 
 /*
  * With libcurl 7.88.x, opens every group's connection with an uncounted GET /health that
@@ -622,17 +552,11 @@ int main(int argc, char **argv)
     };
     int status = 1;
 
-    int parsed = parse_options(argc, argv, &bench.settings);
-
-    if (parsed != 0) {
-        print_usage(parsed > 0 ? stdout : stderr);
-        return parsed > 0 ? 0 : 2;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "bench_lifecycle: curl_global_init failed\n");
-        return 1;
-    }
-
+    if (bench_start(&program, argc, argv, &bench.settings, &status) != 0)
+        return status;
+    /* The connection groups are one per connection: more groups than clients would idle. */
+    if (bench.settings.http2 && bench.settings.connections > bench.settings.clients)
+        bench.settings.connections = bench.settings.clients;
     choose_h2_opening(&bench.settings);
 
     int rc = bench_setup(&bench);

@@ -28,7 +28,6 @@
  * the server until their wait ran out, free to claim tasks that nobody would read.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
@@ -156,8 +155,6 @@ struct bench {
     uint64_t workers_cut;     /* closed at the end with a request in flight */
     uint64_t empty_polls;
     uint64_t requests;
-    uint64_t in_flight;
-    uint64_t connections;
     unsigned char *seen; /* one byte per measured task */
     samples_t delivery;
     samples_t create;
@@ -247,7 +244,6 @@ static int start_request(client_t *client, enum request request)
         return -EIO;
     client->busy = 1;
     bench->requests++;
-    bench->in_flight++;
     return 0;
 }
 
@@ -491,26 +487,21 @@ static void note_failure(bench_t *bench, client_t *client, CURLcode result, long
         failures->http++;
     else
         failures->body++;
-    if (bench->first_error[0] == '\0')
-        bench_describe_failure(bench->first_error, sizeof(bench->first_error),
-                               request_names[client->request], result, client->error, status,
-                               client->response);
+    bench_note_first_failure(bench->first_error, sizeof(bench->first_error),
+                             request_names[client->request], result, client->error, status,
+                             client->response);
 }
 
 static void on_transfer_done(void *context, int multi_index, CURL *easy, CURLcode result)
 {
     bench_t *bench = context;
     long status = 0;
-    long connects = 0;
     uint64_t done_ns = bench_now_ns();
     int64_t done_wall_us = bench_wall_us();
-    client_t *client = bench_transfer_info(easy, &status, &connects);
+    client_t *client = bench_transfer_info(easy, &status);
 
     (void)multi_index;
     client->busy = 0;
-    bench->in_flight--;
-    bench->connections += (uint64_t)connects;
-    bench_buffer_finish(&client->answer);
 
     int rc = -1;
 
@@ -542,9 +533,8 @@ static void cut_workers(bench_t *bench)
 
         if (!worker->busy)
             continue;
-        curl_multi_remove_handle(bench->loop.multis[0].multi, worker->easy);
+        bench_loop_remove(&bench->loop, 0, worker->easy);
         worker->busy = 0;
-        bench->in_flight--;
         bench->workers_cut++;
         stop_worker(worker);
     }
@@ -607,7 +597,7 @@ static int run(bench_t *bench)
         if (rc != 0)
             return rc;
         if (settings->mode == MODE_IDLE) {
-            if (bench_now_ns() >= bench->phase_deadline_ns || bench->in_flight == 0) {
+            if (bench_now_ns() >= bench->phase_deadline_ns || bench->loop.in_flight == 0) {
                 cut_workers(bench);
                 bench->phase = PHASE_DONE;
             }
@@ -622,16 +612,17 @@ static int run(bench_t *bench)
 
 /* ---- set-up ---- */
 
-static int setup_client(bench_t *bench, client_t *client, int index, int is_producer)
+/* Sets up a worker or, with `is_producer`, a producer whose easy handle bench_clients_init has
+ * made. */
+static int on_setup_client(void *context, void *item, int index, int is_producer)
 {
+    bench_t *bench = context;
+    client_t *client = item;
     const settings_t *settings = &bench->settings;
 
     client->bench = bench;
     client->index = index;
     client->is_producer = is_producer;
-    client->easy = curl_easy_init();
-    if (client->easy == NULL)
-        return -ENOMEM;
     if (!is_producer) {
         int len = snprintf(client->url, URL_MAX, "%s/poll/next?worker_id=lpw-%d&roles=%s&wait=%d",
                            settings->url, index, settings->role, settings->wait_s);
@@ -670,36 +661,17 @@ static int bench_setup(bench_t *bench)
     if (bench->json_headers == NULL || bench->workers == NULL || bench->producers == NULL ||
         bench->seen == NULL)
         return -ENOMEM;
-
-    /* Every client keeps its own connection in the cache between its requests. */
-    curl_multi_setopt(bench->loop.multis[0].multi, CURLMOPT_MAXCONNECTS,
-                      (long)(settings->workers + settings->producers));
-    for (int i = 0; i < settings->workers; i++) {
-        rc = setup_client(bench, &bench->workers[i], i, 0);
-        if (rc != 0)
-            return rc;
-    }
-    for (int i = 0; i < settings->producers; i++) {
-        rc = setup_client(bench, &bench->producers[i], i, 1);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static void cleanup_clients(client_t *clients, int count)
-{
-    for (int i = 0; clients != NULL && i < count; i++) {
-        if (clients[i].easy != NULL)
-            curl_easy_cleanup(clients[i].easy);
-    }
-    free(clients);
+    return bench_crew_init(&bench->loop, bench->workers, settings->workers, bench->producers,
+                           settings->producers, sizeof(client_t), offsetof(client_t, easy),
+                           on_setup_client, bench);
 }
 
 static void bench_teardown(bench_t *bench)
 {
-    cleanup_clients(bench->workers, bench->settings.workers);
-    cleanup_clients(bench->producers, bench->settings.producers);
+    bench_clients_free(bench->workers, bench->settings.workers, sizeof(client_t),
+                       offsetof(client_t, easy));
+    bench_clients_free(bench->producers, bench->settings.producers, sizeof(client_t),
+                       offsetof(client_t, easy));
     bench_loop_free(&bench->loop);
     curl_slist_free_all(bench->json_headers);
     free(bench->seen);
@@ -780,7 +752,7 @@ static void print_latency_report(bench_t *bench)
     printf("mode latency: %d workers (HTTP/1.1 keep-alive, wait=%d), %.1f tasks/s for %.1f s "
            "over %d producer connections; %" PRIu64 " connections opened\n",
            settings->workers, settings->wait_s, settings->rate, settings->duration_s,
-           settings->producers, bench->connections);
+           settings->producers, bench->loop.connections);
     printf("tasks: planned %" PRIu64 ", created %" PRIu64 ", delivered %" PRIu64
            ", missing %" PRIu64 ", duplicates %" PRIu64 ", unreadable %" PRIu64 "; %" PRIu64
            " went to a poll sent before the task's create\n",
@@ -846,7 +818,7 @@ static void print_idle_report(bench_t *bench)
 
     printf("mode idle: %d workers (HTTP/1.1 keep-alive, wait=%d) on an empty queue for %.1f s; "
            "%" PRIu64 " connections opened\n",
-           settings->workers, settings->wait_s, settings->duration_s, bench->connections);
+           settings->workers, settings->wait_s, settings->duration_s, bench->loop.connections);
     printf("requests: %" PRIu64 " in all, %" PRIu64 " to %" PRIu64 " per worker; %" PRIu64
            " answered \"No tasks available\", %" PRIu64 " cut at the end, %" PRIu64
            " brought a task (none should)\n",
@@ -892,45 +864,10 @@ static void print_usage(FILE *out)
             "  --max-requests N  stop starting requests after N in all [1000000]\n");
 }
 
-/* How an option's text becomes a setting. */
-typedef enum arg_kind {
-    ARG_TEXT,  /* const char * */
-    ARG_INT,   /* int, whole, within [min, max] */
-    ARG_COUNT, /* uint64_t, whole, within [min, max] */
-    ARG_REAL,  /* double within [min, max] */
-    ARG_MODE,  /* enum mode */
-    ARG_ROLE,  /* char[ROLE_MAX] */
-    ARG_LIST,  /* the compare_s list */
-} arg_kind_t;
-
-typedef struct option_spec {
-    const char *name;
-    arg_kind_t kind;
-    double min;
-    double max;
-    size_t offset; /* of the setting in settings_t */
-} option_spec_t;
-
-static const option_spec_t option_specs[] = {
-    {"url", ARG_TEXT, 0, 0, offsetof(settings_t, url)},
-    {"mode", ARG_MODE, 0, 0, offsetof(settings_t, mode)},
-    {"workers", ARG_INT, 1, 10000, offsetof(settings_t, workers)},
-    {"rate", ARG_REAL, 0.1, 10000, offsetof(settings_t, rate)},
-    {"duration", ARG_REAL, 0.1, 3600, offsetof(settings_t, duration_s)},
-    {"producers", ARG_INT, 1, 1000, offsetof(settings_t, producers)},
-    {"settle", ARG_REAL, 0, 60, offsetof(settings_t, settle_s)},
-    {"drain", ARG_REAL, 0, 600, offsetof(settings_t, drain_s)},
-    {"wait", ARG_INT, 1, 30, offsetof(settings_t, wait_s)},
-    {"role", ARG_ROLE, 0, 0, offsetof(settings_t, role)},
-    {"compare", ARG_LIST, 0, 0, offsetof(settings_t, compare_s)},
-    {"max-requests", ARG_COUNT, 1, 1e12, offsetof(settings_t, max_requests)},
-};
-
-#define OPTION_COUNT (sizeof(option_specs) / sizeof(option_specs[0]))
-
 /* Reads a comma-separated list of whole seconds, 1 to 3600. */
-static int parse_compare(const char *text, settings_t *settings)
+static int parse_compare(void *context, const char *text)
 {
+    settings_t *settings = context;
     char item[16];
 
     settings->compare_count = 0;
@@ -953,8 +890,9 @@ static int parse_compare(const char *text, settings_t *settings)
 }
 
 /* A role goes into a URL and a JSON string unescaped, so only plain characters are taken. */
-static int parse_role(const char *text, char *role)
+static int parse_role(void *context, const char *text)
 {
+    char *role = ((settings_t *)context)->role;
     static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                   "0123456789-_.";
     size_t len = strlen(text);
@@ -965,66 +903,38 @@ static int parse_role(const char *text, char *role)
     return 0;
 }
 
-static int apply_option(settings_t *settings, const option_spec_t *spec, const char *arg)
+/* --mode: latency or idle. */
+static int parse_mode(void *context, const char *arg)
 {
-    char *field = (char *)settings + spec->offset;
-    double value = 0;
+    settings_t *settings = context;
 
-    switch (spec->kind) {
-    case ARG_TEXT:
-        *(const char **)field = arg;
-        return 0;
-    case ARG_MODE:
-        if (strcmp(arg, "idle") != 0 && strcmp(arg, "latency") != 0)
-            return -EINVAL;
-        *(enum mode *)field = strcmp(arg, "idle") == 0 ? MODE_IDLE : MODE_LATENCY;
-        return 0;
-    case ARG_ROLE:
-        return parse_role(arg, field);
-    case ARG_LIST:
-        return parse_compare(arg, settings);
-    default:
-        break;
-    }
-    if (bench_parse_number(arg, spec->min, spec->max, spec->kind != ARG_REAL, &value) != 0)
+    if (strcmp(arg, "idle") != 0 && strcmp(arg, "latency") != 0)
         return -EINVAL;
-    if (spec->kind == ARG_INT)
-        *(int *)field = (int)value;
-    else if (spec->kind == ARG_COUNT)
-        *(uint64_t *)field = (uint64_t)value;
-    else
-        *(double *)field = value;
+    settings->mode = strcmp(arg, "idle") == 0 ? MODE_IDLE : MODE_LATENCY;
     return 0;
 }
 
-/* Applies the option whose index in option_specs is `id` - 1. */
-static int apply_numbered_option(void *settings, int id, const char *arg)
-{
-    if (id < 1 || id > (int)OPTION_COUNT)
-        return -EINVAL;
-    return apply_option(settings, &option_specs[id - 1], arg);
-}
+static const bench_option_t options[] = {
+    {"url", BENCH_ARG_TEXT, 0, 0, offsetof(settings_t, url), NULL},
+    {"mode", BENCH_ARG_CUSTOM, 0, 0, 0, parse_mode},
+    {"workers", BENCH_ARG_INT, 1, 10000, offsetof(settings_t, workers), NULL},
+    {"rate", BENCH_ARG_REAL, 0.1, 10000, offsetof(settings_t, rate), NULL},
+    {"duration", BENCH_ARG_REAL, 0.1, 3600, offsetof(settings_t, duration_s), NULL},
+    {"producers", BENCH_ARG_INT, 1, 1000, offsetof(settings_t, producers), NULL},
+    {"settle", BENCH_ARG_REAL, 0, 60, offsetof(settings_t, settle_s), NULL},
+    {"drain", BENCH_ARG_REAL, 0, 600, offsetof(settings_t, drain_s), NULL},
+    {"wait", BENCH_ARG_INT, 1, 30, offsetof(settings_t, wait_s), NULL},
+    {"role", BENCH_ARG_CUSTOM, 0, 0, 0, parse_role},
+    {"compare", BENCH_ARG_CUSTOM, 0, 0, 0, parse_compare},
+    {"max-requests", BENCH_ARG_COUNT, 1, 1e12, offsetof(settings_t, max_requests), NULL},
+};
 
-/* Returns 0, 1 when help was asked for, or -EINVAL. getopt_long's table is made from
- * option_specs, with each option's index in it (plus one) as its value. */
-static int parse_options(int argc, char **argv, settings_t *settings)
-{
-    struct option options[OPTION_COUNT + 2] = {{0}};
-    const int help = (int)OPTION_COUNT + 1;
-
-    for (size_t i = 0; i < OPTION_COUNT; i++)
-        options[i] = (struct option){option_specs[i].name, required_argument, NULL, (int)i + 1};
-    options[OPTION_COUNT] = (struct option){"help", no_argument, NULL, help};
-
-    int rc = bench_parse_options(argc, argv, options, help, apply_numbered_option, settings,
-                                 "bench_longpoll");
-
-    if (rc != 0)
-        return rc;
-    if (settings->role[0] == '\0')
-        snprintf(settings->role, ROLE_MAX, "lp-%ld", (long)getpid());
-    return 0;
-}
+static const bench_program_t program = {
+    .name = "bench_longpoll",
+    .options = options,
+    .option_count = sizeof(options) / sizeof(options[0]),
+    .print_usage = print_usage,
+};
 
 /* A run is good when nothing failed and it measured something: deliveries, or for an idle
  * run empty answers and no task at all. */
@@ -1055,16 +965,11 @@ int main(int argc, char **argv)
         .loop = {.epoll_fd = -1},
     };
     int status = 1;
-    int parsed = parse_options(argc, argv, &bench.settings);
 
-    if (parsed != 0) {
-        print_usage(parsed > 0 ? stdout : stderr);
-        return parsed > 0 ? 0 : 2;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "bench_longpoll: curl_global_init failed\n");
-        return 1;
-    }
+    if (bench_start(&program, argc, argv, &bench.settings, &status) != 0)
+        return status;
+    if (bench.settings.role[0] == '\0')
+        snprintf(bench.settings.role, ROLE_MAX, "lp-%ld", (long)getpid());
 
     int rc = bench_setup(&bench);
 

@@ -44,6 +44,8 @@ server_pid=""
 trace_pid=""
 data_dir=""
 work_dir=$(mktemp -d "$TMP/gdn-longpoll.XXXXXX")
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$ROOT/tests/bench/lib.sh"
 
 stop_pid() {
     if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
@@ -55,12 +57,8 @@ stop_pid() {
 stop_server() {
     stop_pid "$trace_pid" INT
     trace_pid=""
-    stop_pid "$server_pid" TERM
-    server_pid=""
-    if [ -n "$data_dir" ]; then
-        rm -rf "$data_dir"
-    fi
-    data_dir=""
+    bench_stop_server
+    bench_remove_data_dir
 }
 
 cleanup() {
@@ -70,73 +68,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Builds the server (a Release tree of its own unless BUILD_DIR names one) and the generator.
-# The generator is one file that needs only libcurl, so it is compiled here directly: any
-# build tree will do, including one configured without GDN_BUILD_BENCH.
 build() {
     BUILD_DIR=${BUILD_DIR:-$TMP/gdn-bench-build-$(id -u)}
-    if [ ! -f "$BUILD_DIR/CMakeCache.txt" ] &&
-        ! cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DGDN_BUILD_TESTS=OFF \
-            >"$work_dir/build.log" 2>&1; then
-        cat "$work_dir/build.log" >&2
-        exit 1
-    fi
-    grep -q '^CMAKE_BUILD_TYPE:[A-Z]*=Release$' "$BUILD_DIR/CMakeCache.txt" ||
-        echo "warning: $BUILD_DIR is not a Release build" >&2
-    if ! cmake --build "$BUILD_DIR" -j"$(nproc)" --target garden-orchestrator \
-        >>"$work_dir/build.log" 2>&1; then
-        cat "$work_dir/build.log" >&2
-        exit 1
-    fi
-    SERVER="$BUILD_DIR/garden-orchestrator"
-    SOURCE_DIR=$(sed -n 's/^CMAKE_HOME_DIRECTORY:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
-    BENCH="$work_dir/bench_longpoll"
-    # shellcheck disable=SC2046
-    cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -o "$BENCH" "$ROOT/tests/bench/longpoll.c" \
-        "$ROOT/tests/bench/bench_curl.c" \
-        $(pkg-config --cflags --libs libcurl) -lm
+    bench_build "$BUILD_DIR" "$work_dir" bench_longpoll
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
-print(s.getsockname()[1]); s.close()'
-}
-
-# Each server logs to its own file, so that a failed start shows only its own lines.
 start_server() {
-    data_dir=$(mktemp -d "$DATA_PARENT/gdn-longpoll-data.XXXXXX")
-    local port
-    port=$(free_port)
-    url="http://127.0.0.1:$port"
-    "$SERVER" --listen "127.0.0.1:$port" --data-dir "$data_dir" --threads "$SERVER_THREADS" \
-        >"$work_dir/server.log" 2>&1 &
-    server_pid=$!
-    # Until the server listens, its port refuses connections, which curl retries.
-    if ! curl -fs --retry 20 --retry-connrefused --retry-delay 1 --retry-max-time 20 \
-        "$url/health" >/dev/null; then
-        echo "the server did not start:" >&2
-        cat "$work_dir/server.log" >&2
-        exit 1
-    fi
+    bench_start_server "$DATA_PARENT" gdn-longpoll "$work_dir/server.log" \
+        --threads "$SERVER_THREADS"
 }
 
 print_machine() {
-    local model revision
-    model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-    revision=$(git -C "$SOURCE_DIR" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
-    if git -C "$SOURCE_DIR" status --porcelain -- src journal include CMakeLists.txt 2>/dev/null |
-        grep -q .; then
-        revision="$revision with uncommitted changes to the server"
-    fi
-    echo "== machine"
-    echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "cpus:     $(nproc) x ${model:-unknown}"
-    echo "kernel:   $(uname -sr)"
-    # Other work on the machine competes with the server and the load generator: show how much.
-    echo "load:     $(cut -d ' ' -f 1-3 /proc/loadavg) (1, 5, 15 min) before the runs"
-    echo "data dir: $(findmnt -n -o SOURCE,FSTYPE -T "$DATA_PARENT" || echo unknown)"
-    echo "server:   $SERVER --threads $SERVER_THREADS, built from $SOURCE_DIR ($revision)"
-    echo "curl:     $(curl-config --version 2>/dev/null || echo unknown)"
+    bench_print_machine "$DATA_PARENT" "$SERVER_THREADS"
     echo
 }
 

@@ -33,110 +33,37 @@ KEEP_DATA=${KEEP_DATA:-0}
 server_pid=""
 data_dir=""
 work_dir=$(mktemp -d "$TMP/gdn-bench.XXXXXX")
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$ROOT/tests/bench/lib.sh"
 
 cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid"
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    if [ -n "$data_dir" ] && [ "$KEEP_DATA" != 1 ]; then
-        rm -rf "$data_dir"
+    bench_stop_server
+    if [ "$KEEP_DATA" != 1 ]; then
+        bench_remove_data_dir
     fi
     rm -rf "$work_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Configures and builds the server in Release unless the tree already has it, then builds the
-# load generator: through CMake when the tree defines the target, otherwise with cc directly.
 build() {
-    if [ -z "${BUILD_DIR:-}" ]; then
-        BUILD_DIR="$TMP/gdn-bench-build-$(id -u)"
-    fi
-    if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-        cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DGDN_BUILD_TESTS=OFF \
-            -DGDN_BUILD_BENCH=ON >"$work_dir/configure.log" 2>&1 ||
-            { cat "$work_dir/configure.log" >&2; exit 1; }
-    fi
-    local build_type
-    build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
-    if [ "$build_type" != Release ]; then
-        echo "warning: $BUILD_DIR is a '$build_type' build, not Release" >&2
-    fi
-    SOURCE_DIR=$(sed -n 's/^CMAKE_HOME_DIRECTORY:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
-    cmake --build "$BUILD_DIR" -j"$(nproc)" --target garden-orchestrator >"$work_dir/build.log" ||
-        { cat "$work_dir/build.log" >&2; exit 1; }
-    SERVER="$BUILD_DIR/garden-orchestrator"
-
-    BENCH="$BUILD_DIR/tests/bench/bench_lifecycle"
-    if ! cmake --build "$BUILD_DIR" --target bench_lifecycle >>"$work_dir/build.log" 2>&1 ||
-        [ ! -x "$BENCH" ]; then
-        BENCH="$work_dir/bench_lifecycle"
-        # shellcheck disable=SC2046
-        cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -o "$BENCH" "$ROOT/tests/bench/lifecycle.c" \
-            "$ROOT/tests/bench/bench_curl.c" \
-            $(pkg-config --cflags --libs libcurl) -lm
-    fi
-}
-
-source_revision() {
-    local revision
-    if ! revision=$(git -C "$SOURCE_DIR" rev-parse --short HEAD 2>/dev/null); then
-        echo "not a git checkout"
-    elif git -C "$SOURCE_DIR" status --porcelain -- src journal include CMakeLists.txt |
-        grep -q .; then
-        echo "revision $revision with uncommitted changes to the server"
-    else
-        echo "revision $revision"
-    fi
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
-print(s.getsockname()[1]); s.close()'
+    BUILD_DIR=${BUILD_DIR:-$TMP/gdn-bench-build-$(id -u)}
+    bench_build "$BUILD_DIR" "$work_dir" bench_lifecycle
 }
 
 start_server() {
-    data_dir=$(mktemp -d "$DATA_PARENT/gdn-bench-data.XXXXXX")
-    port=$(free_port)
-    url="http://127.0.0.1:$port"
-    "$SERVER" --listen "127.0.0.1:$port" --data-dir "$data_dir" --threads "$SERVER_THREADS" \
-        >"$work_dir/server.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 100); do
-        if curl -fs "$url/health" >/dev/null 2>&1; then
-            return 0
-        fi
-        if ! kill -0 "$server_pid" 2>/dev/null; then
-            break
-        fi
-        sleep 0.05
-    done
-    echo "the server did not start:" >&2
-    cat "$work_dir/server.log" >&2
-    exit 1
+    bench_start_server "$DATA_PARENT" gdn-bench "$work_dir/server.log" --threads "$SERVER_THREADS"
 }
 
 print_machine() {
-    local model device
-    model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+    local device
     device=$(findmnt -n -o SOURCE -T "$data_dir" || echo unknown)
-    echo "== machine"
-    echo "date:       $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "cpus:       $(nproc) x ${model:-unknown}"
-    echo "kernel:     $(uname -sr)"
-    echo "memory:     $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-    # Other work on the machine competes with the server and the load generator: show how much.
-    echo "load:       $(cut -d ' ' -f 1-3 /proc/loadavg) (1, 5, 15 min) before the runs"
+    bench_print_machine "$data_dir" "$SERVER_THREADS"
     echo "data dir:   $data_dir"
-    echo "filesystem: $(findmnt -n -o SOURCE,FSTYPE,OPTIONS -T "$data_dir" || echo unknown)"
     if [ -n "$device" ] && command -v lsblk >/dev/null; then
         echo "disk:       $(lsblk -d -n -o NAME,SIZE,ROTA,MODEL "$device" 2>/dev/null |
             awk '{ $3 = "rota=" $3; print }') (rota as the device reports it)"
     fi
-    echo "server:     $SERVER --threads $SERVER_THREADS"
-    echo "source:     $SOURCE_DIR, $(source_revision)"
-    echo "curl:       $(curl-config --version 2>/dev/null || echo unknown)"
     echo
 }
 

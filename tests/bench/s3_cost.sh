@@ -27,34 +27,26 @@ RESTORE_RECORDS=${RESTORE_RECORDS:-100000}
 RESTORE_CONCURRENCY=${RESTORE_CONCURRENCY:-32}
 
 work=$(mktemp -d "$TMP/gdn-s3cost.XXXXXX")
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$ROOT/tests/bench/lib.sh"
 server_pid=""
 heartbeat_pid=""
 
 cleanup() {
-    for pid in $heartbeat_pid $server_pid; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid"
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
+    if [ -n "$heartbeat_pid" ] && kill -0 "$heartbeat_pid" 2>/dev/null; then
+        kill -TERM "$heartbeat_pid"
+        wait "$heartbeat_pid" 2>/dev/null || true
+    fi
+    bench_stop_server
     [ -f "$work/s3/env" ] && "$ROOT/tests/s3/stop.sh" "$work/s3" >/dev/null 2>&1
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 build() {
-    if [ -z "${BUILD_DIR:-}" ]; then
-        BUILD_DIR="$TMP/gdn-bench-build-$(id -u)"
-        cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DGDN_BUILD_TESTS=OFF \
-            >/dev/null
-    fi
-    cmake --build "$BUILD_DIR" -j "$(nproc)" --target garden-orchestrator >/dev/null
-    cc -O2 -o "$work/bench_lifecycle" "$ROOT/tests/bench/lifecycle.c" -lcurl -lm
+    BUILD_DIR=${BUILD_DIR:-$TMP/gdn-bench-build-$(id -u)}
+    bench_build "$BUILD_DIR" "$work" bench_lifecycle
 }
 
 # The front's counter for "METHOD prefix", or 0.
@@ -74,28 +66,14 @@ wait_backlog_empty() {
     return 1
 }
 
+# Starts a server that writes behind to the test S3 service, with a fresh data directory in
+# $work and the arguments given.
 start_server() {
-    local data=$1
-    shift
-    port=$(free_port)
-    url="http://127.0.0.1:$port"
-    MINIO_ENDPOINT=$S3_ENDPOINT MINIO_ACCESS_KEY=$S3_ACCESS_KEY MINIO_SECRET_KEY=$S3_SECRET_KEY \
-        "$BUILD_DIR/garden-orchestrator" --listen "127.0.0.1:$port" --data-dir "$data" "$@" \
-        2>>"$work/server.log" &
-    server_pid=$!
-    for _ in $(seq 1 100); do
-        curl -sf "$url/health" >/dev/null && return 0
-        sleep 0.1
-    done
-    echo "server did not start" >&2
-    cat "$work/server.log" >&2
-    return 1
+    bench_start_server "$work" server "$work/server.log" "$@"
 }
 
 stop_server() {
-    kill -TERM "$server_pid"
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
+    bench_stop_server
 }
 
 # Every worker heartbeats every HEARTBEAT_MS until killed; each round adds a line to a file.
@@ -116,11 +94,12 @@ build
 "$ROOT/tests/s3/start.sh" "$work/s3" >/dev/null
 # shellcheck disable=SC1091
 . "$work/s3/env"
+export MINIO_ENDPOINT=$S3_ENDPOINT MINIO_ACCESS_KEY=$S3_ACCESS_KEY MINIO_SECRET_KEY=$S3_SECRET_KEY
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "== steady load: $CLIENTS lifecycle clients for ${DURATION}s, $WORKERS workers heartbeating every ${HEARTBEAT_MS} ms, flush_interval_ms 1000"
 
-start_server "$work/data"
+start_server
 for w in $(seq 1 "$WORKERS"); do
     curl -s -o /dev/null -X POST "$url/poll/register" -d "{\"worker_id\":\"bench-$w\",\"capabilities\":[]}"
 done
@@ -130,7 +109,7 @@ curl -s -X POST "http://127.0.0.1:$S3_CONTROL_PORT/reset-stats" >/dev/null
 heartbeats &
 heartbeat_pid=$!
 hb_start=$(date +%s.%N)
-"$work/bench_lifecycle" --url "$url" --clients "$CLIENTS" --duration "$DURATION" --warmup 0 \
+"$BENCH" --url "$url" --clients "$CLIENTS" --duration "$DURATION" --warmup 0 \
     >"$work/lifecycle.txt"
 kill "$heartbeat_pid" 2>/dev/null || true
 wait "$heartbeat_pid" 2>/dev/null || true
@@ -161,7 +140,7 @@ stop_server
 echo "== restore: $RESTORE_RECORDS tasks"
 # A bucket of its own, so that the new server does not restore the first run's records.
 export MINIO_BUCKET=restore-bench
-start_server "$work/data-restore" --threads 2
+start_server --threads 2
 printf '{"task_type":"bench","role":"restore","input_data":{"text":"restore me"}}' >"$work/body.json"
 h2load -n "$RESTORE_RECORDS" -c 8 -m 16 -d "$work/body.json" \
     -H 'content-type: application/json' "$url/tasks" >"$work/h2load.txt" 2>&1 || true
@@ -170,8 +149,7 @@ wait_backlog_empty
 stop_server
 echo "flush_concurrency = $RESTORE_CONCURRENCY" >"$work/restore.conf"
 start=$(date +%s.%N)
-MINIO_ENDPOINT=$S3_ENDPOINT MINIO_ACCESS_KEY=$S3_ACCESS_KEY MINIO_SECRET_KEY=$S3_SECRET_KEY \
-    "$BUILD_DIR/garden-orchestrator" restore --config "$work/restore.conf" \
+"$SERVER" restore --config "$work/restore.conf" \
     --data-dir "$work/data-restored" 2>/dev/null
 end=$(date +%s.%N)
 python3 -c "print(f'restore took {$end - $start:.1f} s with $RESTORE_CONCURRENCY GETs in flight')"

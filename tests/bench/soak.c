@@ -37,9 +37,9 @@
  * which stalls the clients for the millisecond or so they take, once per interval.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +94,7 @@ typedef struct settings {
     double rate; /* creates per second over all producers; 0 for no limit */
     int workers;
     int producers;
-    long pid;
+    int pid;
 } settings_t;
 
 typedef struct bench bench_t;
@@ -164,8 +164,6 @@ struct bench {
     uint64_t next_tick_ns;
     uint64_t next_create;    /* the create the rate's schedule is at */
     uint64_t stop_completed; /* tasks completed when the frontend stopped */
-    uint64_t in_flight;
-    uint64_t connections;
     int draining;
     int workers_stopped;
     tally_t interval;
@@ -271,7 +269,7 @@ static void take_sample(bench_t *bench, sample_t *sample)
                          .journal_bytes = -1};
     if (probe_get(bench, "/stats", &answer) == 0)
         sample->pending = number_after(answer.text, "\"pending_tasks\":");
-    if (settings->pid <= 0 || read_proc_memory(settings->pid, sample) != 0) {
+    if (settings->pid <= 0 || read_proc_memory((long)settings->pid, sample) != 0) {
         if (probe_get(bench, "/metrics", &answer) == 0) {
             long long bytes = number_after(answer.text, "\nprocess_resident_memory_bytes ");
 
@@ -326,7 +324,6 @@ static int start_request(client_t *client, enum request request)
     if (bench_loop_add(&bench->loop, 0, client->easy) != 0)
         return -EIO;
     client->busy = 1;
-    bench->in_flight++;
     return 0;
 }
 
@@ -563,25 +560,20 @@ static void note_failure(bench_t *bench, client_t *client, CURLcode result, long
 {
     bench->interval.failed[client->request]++;
     bench->total.failed[client->request]++;
-    if (bench->first_error[0] == '\0')
-        bench_describe_failure(bench->first_error, sizeof(bench->first_error),
-                               request_names[client->request], result, client->error, status,
-                               client->response);
+    bench_note_first_failure(bench->first_error, sizeof(bench->first_error),
+                             request_names[client->request], result, client->error, status,
+                             client->response);
 }
 
 static void on_transfer_done(void *context, int multi_index, CURL *easy, CURLcode result)
 {
     bench_t *bench = context;
     long status = 0;
-    long connects = 0;
     uint64_t now = bench_now_ns();
-    client_t *client = bench_transfer_info(easy, &status, &connects);
+    client_t *client = bench_transfer_info(easy, &status);
 
     (void)multi_index;
     client->busy = 0;
-    bench->in_flight--;
-    bench->connections += (uint64_t)connects;
-    bench_buffer_finish(&client->answer);
 
     enum request request = client->request;
     uint64_t us = (now - client->started_ns) / 1000u;
@@ -697,7 +689,7 @@ static void print_summary(bench_t *bench)
     printf("frontend %.0f s at %s, %d producers, %d workers (HTTP/1.1 keep-alive); "
            "%" PRIu64 " connections opened\n",
            seconds, bench->settings.url, bench->settings.producers, bench->settings.workers,
-           bench->connections);
+           bench->loop.connections);
     printf("%-22s %10s %10s %9s %9s %9s %9s\n", "request", "done", "failed", "p50 ms", "p99 ms",
            "max ms", "per s");
     for (int i = 0; i < REQ_COUNT; i++) {
@@ -763,9 +755,8 @@ static void cut_clients(bench_t *bench, client_t *clients, int count)
     for (int i = 0; i < count; i++) {
         if (!clients[i].busy)
             continue;
-        curl_multi_remove_handle(bench->loop.multis[0].multi, clients[i].easy);
+        bench_loop_remove(&bench->loop, 0, clients[i].easy);
         clients[i].busy = 0;
-        bench->in_flight--;
         stop_client(&clients[i]);
     }
 }
@@ -845,17 +836,18 @@ static int run(bench_t *bench)
 
 /* ---- set-up ---- */
 
-static int setup_client(bench_t *bench, client_t *client, int index, int is_producer)
+/* Sets up a worker or, with `is_producer`, a producer whose easy handle bench_clients_init has
+ * made. */
+static int on_setup_client(void *context, void *item, int index, int is_producer)
 {
+    bench_t *bench = context;
+    client_t *client = item;
     client->bench = bench;
     client->index = index;
     client->is_producer = is_producer;
     client->answer =
         (bench_buffer_t){.data = client->response, .size = RESPONSE_MAX, .truncate = 1};
     snprintf(client->worker_id, sizeof(client->worker_id), "soak-w%d", index);
-    client->easy = curl_easy_init();
-    if (client->easy == NULL)
-        return -ENOMEM;
     /* A worker's poll waits up to 10 s on the server before it is answered. */
     bench_easy_init(client->easy, client, &client->answer, client->error,
                     is_producer ? REQUEST_TIMEOUT_MS
@@ -888,9 +880,6 @@ static int bench_setup(bench_t *bench)
     rc = bench_loop_init(&bench->loop, 1, on_transfer_done, bench, "bench_soak");
     if (rc != 0)
         return rc;
-    /* Every client keeps its own connection in the cache between its requests. */
-    curl_multi_setopt(bench->loop.multis[0].multi, CURLMOPT_MAXCONNECTS,
-                      (long)(settings->workers + settings->producers));
     bench->json_headers = curl_slist_append(NULL, "Content-Type: application/json");
     bench->workers = calloc((size_t)settings->workers, sizeof(*bench->workers));
     bench->producers = calloc((size_t)settings->producers, sizeof(*bench->producers));
@@ -898,32 +887,17 @@ static int bench_setup(bench_t *bench)
     if (bench->json_headers == NULL || bench->workers == NULL || bench->producers == NULL ||
         bench->probe == NULL)
         return -ENOMEM;
-    for (int i = 0; i < settings->workers; i++) {
-        rc = setup_client(bench, &bench->workers[i], i, 0);
-        if (rc != 0)
-            return rc;
-    }
-    for (int i = 0; i < settings->producers; i++) {
-        rc = setup_client(bench, &bench->producers[i], i, 1);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static void cleanup_clients(client_t *clients, int count)
-{
-    for (int i = 0; clients != NULL && i < count; i++) {
-        if (clients[i].easy != NULL)
-            curl_easy_cleanup(clients[i].easy);
-    }
-    free(clients);
+    return bench_crew_init(&bench->loop, bench->workers, settings->workers, bench->producers,
+                           settings->producers, sizeof(client_t), offsetof(client_t, easy),
+                           on_setup_client, bench);
 }
 
 static void bench_teardown(bench_t *bench)
 {
-    cleanup_clients(bench->workers, bench->settings.workers);
-    cleanup_clients(bench->producers, bench->settings.producers);
+    bench_clients_free(bench->workers, bench->settings.workers, sizeof(client_t),
+                       offsetof(client_t, easy));
+    bench_clients_free(bench->producers, bench->settings.producers, sizeof(client_t),
+                       offsetof(client_t, easy));
     if (bench->probe != NULL)
         curl_easy_cleanup(bench->probe);
     bench_loop_free(&bench->loop);
@@ -947,72 +921,22 @@ static void print_usage(FILE *out)
             "  --data-dir DIR    the server's data directory: journal size from DIR/data.mdb\n");
 }
 
-enum option_id {
-    OPT_URL = 1,
-    OPT_SECONDS,
-    OPT_WORKERS,
-    OPT_PRODUCERS,
-    OPT_RATE,
-    OPT_PID,
-    OPT_DATA_DIR,
-    OPT_HELP,
+static const bench_option_t options[] = {
+    {"url", BENCH_ARG_TEXT, 0, 0, offsetof(settings_t, url), NULL},
+    {"seconds", BENCH_ARG_REAL, 10, 86400, offsetof(settings_t, seconds), NULL},
+    {"workers", BENCH_ARG_INT, 1, 10000, offsetof(settings_t, workers), NULL},
+    {"producers", BENCH_ARG_INT, 1, 1000, offsetof(settings_t, producers), NULL},
+    {"rate", BENCH_ARG_REAL, 0, 100000, offsetof(settings_t, rate), NULL},
+    {"pid", BENCH_ARG_INT, 1, 4194304, offsetof(settings_t, pid), NULL},
+    {"data-dir", BENCH_ARG_TEXT, 0, 0, offsetof(settings_t, data_dir), NULL},
 };
 
-static int apply_option(void *context, int id, const char *arg)
-{
-    settings_t *settings = context;
-    double value = 0;
-    int rc = 0;
-
-    switch (id) {
-    case OPT_URL:
-        settings->url = arg;
-        break;
-    case OPT_DATA_DIR:
-        settings->data_dir = arg;
-        break;
-    case OPT_SECONDS:
-        rc = bench_parse_number(arg, 10, 86400, 0, &settings->seconds);
-        break;
-    case OPT_RATE:
-        rc = bench_parse_number(arg, 0, 100000, 0, &settings->rate);
-        break;
-    case OPT_WORKERS:
-        rc = bench_parse_number(arg, 1, 10000, 1, &value);
-        settings->workers = (int)value;
-        break;
-    case OPT_PRODUCERS:
-        rc = bench_parse_number(arg, 1, 1000, 1, &value);
-        settings->producers = (int)value;
-        break;
-    case OPT_PID:
-        rc = bench_parse_number(arg, 1, 4194304, 1, &value);
-        settings->pid = (long)value;
-        break;
-    default:
-        rc = -EINVAL;
-        break;
-    }
-    return rc;
-}
-
-/* Returns 0, 1 when help was asked for, or -EINVAL. */
-static int parse_options(int argc, char **argv, settings_t *settings)
-{
-    static const struct option options[] = {
-        {"url", required_argument, NULL, OPT_URL},
-        {"seconds", required_argument, NULL, OPT_SECONDS},
-        {"workers", required_argument, NULL, OPT_WORKERS},
-        {"producers", required_argument, NULL, OPT_PRODUCERS},
-        {"rate", required_argument, NULL, OPT_RATE},
-        {"pid", required_argument, NULL, OPT_PID},
-        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-
-    return bench_parse_options(argc, argv, options, OPT_HELP, apply_option, settings, "bench_soak");
-}
+static const bench_program_t program = {
+    .name = "bench_soak",
+    .options = options,
+    .option_count = sizeof(options) / sizeof(options[0]),
+    .print_usage = print_usage,
+};
 
 int main(int argc, char **argv)
 {
@@ -1025,16 +949,9 @@ int main(int argc, char **argv)
         .loop = {.epoll_fd = -1},
     };
     int status = 1;
-    int parsed = parse_options(argc, argv, &bench.settings);
 
-    if (parsed != 0) {
-        print_usage(parsed > 0 ? stdout : stderr);
-        return parsed > 0 ? 0 : 2;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "bench_soak: curl_global_init failed\n");
-        return 1;
-    }
+    if (bench_start(&program, argc, argv, &bench.settings, &status) != 0)
+        return status;
 
     int rc = bench_setup(&bench);
 

@@ -39,103 +39,29 @@ DATA_PARENT=${DATA_PARENT:-$TMP}
 server_pid=""
 data_dir=""
 work_dir=$(mktemp -d "$TMP/gdn-soak.XXXXXX")
-
-stop_server() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid"
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    server_pid=""
-    if [ -n "$data_dir" ]; then
-        rm -rf "$data_dir"
-    fi
-    data_dir=""
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$ROOT/tests/bench/lib.sh"
 
 cleanup() {
-    stop_server
+    bench_stop_server
+    bench_remove_data_dir
     rm -rf "$work_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Configures the tree with the benchmarks unless it is configured already, then builds the
-# server and bench_soak in it.
 build() {
-    if [ ! -f "$BUILD_DIR/CMakeCache.txt" ] &&
-        ! cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DGDN_BUILD_TESTS=OFF \
-            -DGDN_BUILD_BENCH=ON >"$work_dir/build.log" 2>&1; then
-        cat "$work_dir/build.log" >&2
-        exit 1
-    fi
-    grep -q '^CMAKE_BUILD_TYPE:[A-Z]*=Release$' "$BUILD_DIR/CMakeCache.txt" ||
-        echo "warning: $BUILD_DIR is not a Release build" >&2
-    grep -q '^GDN_BUILD_BENCH:BOOL=ON$' "$BUILD_DIR/CMakeCache.txt" ||
-        cmake -DGDN_BUILD_BENCH=ON "$BUILD_DIR" >>"$work_dir/build.log" 2>&1
-    if ! cmake --build "$BUILD_DIR" -j"$(nproc)" --target garden-orchestrator bench_soak \
-        >>"$work_dir/build.log" 2>&1; then
-        cat "$work_dir/build.log" >&2
-        exit 1
-    fi
-    SERVER="$BUILD_DIR/garden-orchestrator"
-    BENCH="$BUILD_DIR/tests/bench/bench_soak"
-    SOURCE_DIR=$(sed -n 's/^CMAKE_HOME_DIRECTORY:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
-print(s.getsockname()[1]); s.close()'
+    bench_build "$BUILD_DIR" "$work_dir" bench_soak
 }
 
 # Starts a server with the config file given, if any, and waits until it answers.
 start_server() {
-    local config=("$@")
-    local port
-    data_dir=$(mktemp -d "$DATA_PARENT/gdn-soak-data.XXXXXX")
-    port=$(free_port)
-    url="http://127.0.0.1:$port"
-    "$SERVER" "${config[@]}" --listen "127.0.0.1:$port" --data-dir "$data_dir" \
-        --threads "$SERVER_THREADS" >"$work_dir/server.log" 2>&1 &
-    server_pid=$!
-    # Until the server listens, its port refuses connections, which curl retries.
-    if ! curl -fs --retry 20 --retry-connrefused --retry-delay 1 --retry-max-time 20 \
-        "$url/health" >/dev/null; then
-        echo "the server did not start:" >&2
-        cat "$work_dir/server.log" >&2
-        exit 1
-    fi
-}
-
-# Stops the server with SIGTERM and says how long it took and how it ended.
-stop_server_timed() {
-    local started ended status=0
-    started=$(date +%s.%N)
-    kill -TERM "$server_pid"
-    wait "$server_pid" || status=$?
-    ended=$(date +%s.%N)
-    server_pid=""
-    awk -v a="$started" -v b="$ended" -v s="$status" \
-        'BEGIN { printf "server stopped by SIGTERM in %.2f s, exit status %d\n", b - a, s }'
+    bench_start_server "$DATA_PARENT" gdn-soak "$work_dir/server.log" --threads "$SERVER_THREADS" \
+        "$@"
 }
 
 print_machine() {
-    local model revision
-    model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-    revision=$(git -C "$SOURCE_DIR" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
-    if git -C "$SOURCE_DIR" status --porcelain -- src journal include CMakeLists.txt 2>/dev/null |
-        grep -q .; then
-        revision="$revision with uncommitted changes to the server"
-    fi
-    echo "== machine"
-    echo "date:       $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "cpus:       $(nproc) x ${model:-unknown}"
-    echo "kernel:     $(uname -sr)"
-    echo "memory:     $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-    echo "filesystem: $(findmnt -n -o SOURCE,FSTYPE -T "$DATA_PARENT" || echo unknown)"
-    echo "server:     $SERVER --threads $SERVER_THREADS"
-    echo "source:     $SOURCE_DIR, $revision"
-    echo "curl:       $(curl-config --version 2>/dev/null || echo unknown)"
-    echo "load:       $(cut -d ' ' -f 1-3 /proc/loadavg) (1, 5, 15 min) before the runs"
+    bench_print_machine "$DATA_PARENT" "$SERVER_THREADS"
     echo
 }
 
@@ -152,9 +78,9 @@ soak() {
         echo "bench_soak failed (status $?)"
     echo "/stats after the run: $(curl -fs "$url/stats" || echo unavailable)"
     echo "data directory: $(du -sh "$data_dir" | cut -f1)"
-    stop_server_timed
+    bench_stop_server_reporting
     echo "load: $(cut -d ' ' -f 1-3 /proc/loadavg) (1, 5, 15 min) after the run"
-    stop_server
+    bench_remove_data_dir
     echo
 }
 
