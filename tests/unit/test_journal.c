@@ -6,6 +6,7 @@
  */
 #include <CUnit/CUnit.h>
 #include <errno.h>
+#include <lmdb.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -528,6 +529,72 @@ static void test_journal__role_depths_follow_the_pending_index(void)
     int listed = gdn_journal_pending_list(txn, "ab", NULL, ab, ORDER_COUNT);
 
     CU_ASSERT_EQUAL(listed, 4);
+    gdn_journal_abort(txn);
+    env_close(&env);
+}
+
+/*
+ * Makes the journal in `dir` look as if written before the per-role counts existed: removes the
+ * counts and the mark that says they were made. This reaches into LMDB directly, which only a
+ * test that fabricates an older file has reason to do.
+ */
+static void forget_depth_counts(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    MDB_cursor *cursor;
+    MDB_val k;
+    MDB_val v;
+
+    CU_ASSERT_EQUAL_FATAL(mdb_env_create(&env), MDB_SUCCESS);
+    mdb_env_set_maxdbs(env, 32);
+    mdb_env_set_mapsize(env, (size_t)TEST_MAP_MB << 20);
+    CU_ASSERT_EQUAL_FATAL(mdb_env_open(env, dir, 0, 0600), MDB_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(mdb_txn_begin(env, NULL, 0, &txn), MDB_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(mdb_dbi_open(txn, "meta", 0, &meta), MDB_SUCCESS);
+    k.mv_size = 6;
+    k.mv_data = "depths";
+    CU_ASSERT_EQUAL(mdb_del(txn, meta, &k, NULL), MDB_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(mdb_cursor_open(txn, meta, &cursor), MDB_SUCCESS);
+
+    int removed = 0;
+    int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+
+    while (rc == MDB_SUCCESS) {
+        if (k.mv_size > 14 && memcmp(k.mv_data, "count:pending:", 14) == 0) {
+            CU_ASSERT_EQUAL(mdb_cursor_del(cursor, 0), MDB_SUCCESS);
+            removed++;
+            rc = mdb_cursor_get(cursor, &k, &v, MDB_GET_CURRENT);
+            if (rc == MDB_SUCCESS)
+                continue;
+        }
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    CU_ASSERT_EQUAL(removed, 3);
+    CU_ASSERT_EQUAL(mdb_txn_commit(txn), MDB_SUCCESS);
+    mdb_env_close(env);
+}
+
+static void test_journal__older_journals_get_their_depths_counted_at_open(void)
+{
+    struct journal_env env;
+    gdn_journal_role_depth_t roles[8];
+
+    add_order_fixture(env_open(&env, TEST_MAP_MB));
+    gdn_journal_close(env.journal);
+    env.journal = NULL;
+    forget_depth_counts(env.dir);
+
+    env.journal = open_journal(env.dir, TEST_MAP_MB);
+
+    gdn_journal_txn_t *txn = begin_write(env.journal);
+
+    CU_ASSERT_EQUAL_FATAL(gdn_journal_pending_roles(txn, roles, 8), 3);
+    check_depth(&roles[0], "ab", 5, INT64_MIN);
+    check_depth(&roles[1], "abc", 3, -5);
+    check_depth(&roles[2], "b", 2, -1);
     gdn_journal_abort(txn);
     env_close(&env);
 }
@@ -1678,6 +1745,8 @@ static CU_TestInfo journal_tests[] = {
      test_journal__pending_remove_clears_both_indexes},
     {"per-role depths and oldest ages follow the pending index and survive a restart",
      test_journal__role_depths_follow_the_pending_index},
+    {"a journal written before the per-role counts gets them counted at open",
+     test_journal__older_journals_get_their_depths_counted_at_open},
     {"the dirty span gives the oldest and newest logged change",
      test_journal__dirty_span_gives_oldest_and_newest_change},
     {"the pending index refuses entries with a bad id or role",
