@@ -77,6 +77,8 @@ static int sample_prefix(gdn_buf_t *out, const char *name, const char *suffix, c
     return gdn_buf_append_str(out, " ");
 }
 
+/* Values are printed with 15 significant digits, the most a double always holds exactly in
+ * decimal: 0.002692 stays 0.002692 instead of showing the binary rounding of its last bits. */
 int gdn_metrics_sample(gdn_buf_t *out, const char *name, const char *labels, double value)
 {
     char text[64];
@@ -86,7 +88,7 @@ int gdn_metrics_sample(gdn_buf_t *out, const char *name, const char *labels, dou
     else if (isinf(value))
         snprintf(text, sizeof(text), "%s\n", value > 0 ? "+Inf" : "-Inf");
     else
-        snprintf(text, sizeof(text), "%.17g\n", value);
+        snprintf(text, sizeof(text), "%.15g\n", value);
     sample_prefix(out, name, "", labels);
     return gdn_buf_append_str(out, text);
 }
@@ -125,7 +127,7 @@ int gdn_metrics_histogram(gdn_buf_t *out, const char *name, const char *labels,
 
     char value[64];
 
-    snprintf(value, sizeof(value), "%.17g\n", (double)sum->sum / scale);
+    snprintf(value, sizeof(value), "%.15g\n", (double)sum->sum / scale);
     sample_prefix(out, name, "_sum", labels);
     gdn_buf_append_str(out, value);
     snprintf(value, sizeof(value), "%" PRIu64 "\n", sum->count);

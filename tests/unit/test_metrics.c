@@ -69,7 +69,7 @@ static void test_metrics__histogram_renders_cumulative_buckets_in_units(void)
                                  "x_seconds_bucket{route=\"a\",le=\"0.1\"} 2\n"
                                  "x_seconds_bucket{route=\"a\",le=\"1\"} 2\n"
                                  "x_seconds_bucket{route=\"a\",le=\"+Inf\"} 3\n"
-                                 "x_seconds_sum{route=\"a\"} 5.0549999999999997\n"
+                                 "x_seconds_sum{route=\"a\"} 5.055\n"
                                  "x_seconds_count{route=\"a\"} 3\n");
     free(text);
 }
