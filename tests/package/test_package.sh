@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Debian package's test: builds the .deb, checks it with lintian and systemd-analyze,
 # installs it, runs the installed server as its service user through the README's "Try it"
-# examples, stops it with SIGTERM, then removes and purges the package, checking what each
-# step leaves behind.
+# examples, stops it with SIGTERM, installs it again over an edited configuration, then removes
+# and purges the package, checking what each step leaves behind.
 #
 # Usage: tests/package/test_package.sh   (as root, on Debian; tests/run.sh runs it through ctest)
 #
@@ -194,22 +194,39 @@ if [ "$state_existed" -eq 1 ]; then
     install -d -o "$user" -g "$user" -m 0750 "$data"
     data_args=(--data-dir "$data")
 fi
-port=$(free_port)
-base="http://127.0.0.1:$port"
-# The environment is emptied as systemd does, so that HOST, PORT or MINIO_* of the caller do
-# not leak in; the packaged defaults file sets nothing until the administrator edits it.
-setpriv --reuid="$user" --regid="$user" --init-groups env -i PATH=/usr/bin:/bin \
-    /usr/bin/garden-orchestrator --config "$conf" --listen "127.0.0.1:$port" \
-    "${data_args[@]}" 2>"$work/server.log" &
-server_pid=$!
+# Starts the installed server as the service user on a free port and waits for /health. The
+# environment is emptied as systemd does, so that HOST, PORT or MINIO_* of the caller do not
+# leak in; the packaged defaults file sets nothing until the administrator edits it.
+start_server() {
+    port=$(free_port)
+    base="http://127.0.0.1:$port"
+    setpriv --reuid="$user" --regid="$user" --init-groups env -i PATH=/usr/bin:/bin \
+        /usr/bin/garden-orchestrator --config "$conf" --listen "127.0.0.1:$port" \
+        "${data_args[@]}" 2>"$work/server.log" &
+    server_pid=$!
+    for _ in $(seq 1 100); do
+        curl -fsS "$base/health" >/dev/null 2>&1 && break
+        kill -0 "$server_pid" 2>/dev/null ||
+            { cat "$work/server.log" >&2; fail "the server exited"; }
+        sleep 0.1
+    done
+    curl -fsS "$base/health" >/dev/null || { cat "$work/server.log" >&2; fail "no /health answer"; }
+    [ "$(stat -c %U "/proc/$server_pid")" = "$user" ] || fail "the server does not run as $user"
+}
 
-for _ in $(seq 1 100); do
-    curl -fsS "$base/health" >/dev/null 2>&1 && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; fail "the server exited"; }
-    sleep 0.1
-done
-curl -fsS "$base/health" >/dev/null || { cat "$work/server.log" >&2; fail "no /health answer"; }
-[ "$(stat -c %U "/proc/$server_pid")" = "$user" ] || fail "the server does not run as $user"
+# Stops the server with SIGTERM; it must exit 0.
+stop_server() {
+    kill -TERM "$server_pid"
+    server_rc=0
+    wait "$server_pid" || server_rc=$?
+    server_pid=""
+    if [ "$server_rc" -ne 0 ]; then
+        cat "$work/server.log" >&2
+        fail "SIGTERM: exit $server_rc, not 0"
+    fi
+}
+
+start_server
 ok "the installed server answers /health on 127.0.0.1:$port, running as $user"
 
 # The README's "Try it" block, run as written but for the base URL and THE_TASK_ID: each
@@ -268,14 +285,34 @@ answer=$(command curl -fsS --http2-prior-knowledge "$base/stats")
 [ "$(jq -r .completed_tasks <<<"$answer")" = 1 ] || fail "/stats over HTTP/2 answered $answer"
 ok "the task is stored as completed; /stats over HTTP/2 counts it"
 
-kill -TERM "$server_pid"
-server_rc=0
-wait "$server_pid" || server_rc=$?
-server_pid=""
-[ "$server_rc" -eq 0 ] || { cat "$work/server.log" >&2; fail "SIGTERM: exit $server_rc, not 0"; }
+stop_server
 [ "$(owner_mode "$data/data.mdb" | cut -d' ' -f1)" = "$user:$user" ] ||
     fail "the journal is not owned by $user"
 ok "SIGTERM stopped the server with exit 0; the journal in $data is owned by $user"
+
+# --- install again over an edited configuration --------------------------------------------
+
+# dpkg runs the same maintainer scripts for a reinstall as for an upgrade (preinst upgrade,
+# postinst configure with the installed version): an edited conffile must survive it with its
+# owner and mode, and the journal with its tasks.
+echo "# edited by the administrator" >>"$conf"
+dpkg -i "$deb" >"$work/reinstall.log" 2>&1 ||
+    { cat "$work/reinstall.log" >&2; fail "dpkg -i over the installed package failed"; }
+case "$(package_status)" in
+ii*) ;;
+*) fail "after the second dpkg -i the package status is '$(package_status)'" ;;
+esac
+[ "$(tail -n 1 "$conf")" = "# edited by the administrator" ] ||
+    fail "installing again replaced the edited $conf"
+[ ! -e "$conf.dpkg-dist" ] || fail "installing again left $conf.dpkg-dist"
+[ "$(owner_mode "$conf")" = "root:$user 640" ] ||
+    fail "after installing again $conf is $(owner_mode "$conf")"
+start_server
+answer=$(command curl -fsS "$base/tasks/$task_id")
+[ "$(jq -r .status <<<"$answer")" = completed ] ||
+    fail "after installing again the task is not completed: $answer"
+stop_server
+ok "installing again kept the edited configuration (root:$user 640) and the journal's task"
 
 # --- remove, then purge --------------------------------------------------------------------
 
