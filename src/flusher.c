@@ -210,17 +210,22 @@ static void rest(gdn_flusher_t *flusher, int ms, int early)
     pthread_mutex_unlock(&flusher->lock);
 }
 
-/* Records a failed S3 request, logging only when the flusher's state or error changes. */
+/*
+ * Records a failed S3 request, logging only when the flusher's state or the kind of failure
+ * changes. Kinds are compared rather than full descriptions, which for transport errors hold
+ * an elapsed time that differs on every retry of the same outage.
+ */
 static void note_failure(gdn_flusher_t *flusher, const gdn_s3_request_t *request, const char *key)
 {
-    const char *failure = gdn_s3_failure(request);
+    const char *kind = gdn_s3_failure_kind(request);
 
     pthread_mutex_lock(&flusher->lock);
-    int changed = !flusher->stats.degraded || strcmp(flusher->stats.last_error, failure) != 0;
+    int changed = !flusher->stats.degraded ||
+                  strncmp(flusher->stats.last_error, kind, sizeof(flusher->stats.last_error) - 1);
 
     flusher->stats.errors++;
     flusher->stats.degraded = 1;
-    snprintf(flusher->stats.last_error, sizeof(flusher->stats.last_error), "%s", failure);
+    snprintf(flusher->stats.last_error, sizeof(flusher->stats.last_error), "%s", kind);
     pthread_mutex_unlock(&flusher->lock);
 
     if (changed) {
@@ -228,7 +233,7 @@ static void note_failure(gdn_flusher_t *flusher, const gdn_s3_request_t *request
 
         gdn_log(GDN_LOG_ERROR, "flusher", "s3_request_failed", "method=%s key=%s http=%ld code=%s",
                 request->method, key ? key : "-", request->http_status,
-                gdn_log_quote(failure, quoted, sizeof(quoted)));
+                gdn_log_quote(gdn_s3_failure(request), quoted, sizeof(quoted)));
     }
 }
 

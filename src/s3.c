@@ -173,6 +173,7 @@ void gdn_s3_request_reset(gdn_s3_request_t *request)
     request->response_len = 0;
     request->http_status = 0;
     request->curl_error[0] = '\0';
+    request->transport_error = NULL;
     request->error_code[0] = '\0';
 }
 
@@ -192,6 +193,13 @@ const char *gdn_s3_failure(const gdn_s3_request_t *request)
         return text;
     }
     return request->curl_error[0] != '\0' ? request->curl_error : "no_answer";
+}
+
+const char *gdn_s3_failure_kind(const gdn_s3_request_t *request)
+{
+    if (request->error_code[0] != '\0' || request->http_status != 0)
+        return gdn_s3_failure(request);
+    return request->transport_error != NULL ? request->transport_error : "no_answer";
 }
 
 /* Percent-encodes everything but RFC 3986's unreserved characters, with upper-case hex, as
@@ -347,8 +355,9 @@ static void finish_transfer(CURL *easy, transfer_t *transfer, CURLcode result)
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &request->http_status);
     if (result != CURLE_OK) {
         request->http_status = 0;
+        request->transport_error = curl_easy_strerror(result);
         snprintf(request->curl_error, sizeof(request->curl_error), "%.120s",
-                 transfer->error[0] ? transfer->error : curl_easy_strerror(result));
+                 transfer->error[0] ? transfer->error : request->transport_error);
     }
     request->response = gdn_buf_take(&transfer->response, &len);
     request->response_len = request->response != NULL ? len : 0;
@@ -385,6 +394,7 @@ static int start_transfer(gdn_s3_t *s3, transfer_t *transfers, int slot, gdn_s3_
     if (rc == 0 && curl_multi_add_handle(s3->multi, easy) != CURLM_OK)
         rc = -ENOMEM;
     if (rc != 0) {
+        request->transport_error = "request not sent";
         snprintf(request->curl_error, sizeof(request->curl_error), "request not sent: %s",
                  gdn_strerror(rc));
         curl_slist_free_all(transfer->headers);

@@ -34,7 +34,7 @@ typedef struct gdn_flusher_stats {
     int degraded;          /**< 1 while the last S3 request of the flusher failed */
     int64_t lag_since_us;  /**< since when the oldest change not yet uploaded has waited, to
                                 within one flush interval; 0 when nothing waits */
-    char last_error[64];   /**< the S3 error code or transport error of the last failure */
+    char last_error[64];   /**< the kind of the last failure (gdn_s3_failure_kind) */
 } gdn_flusher_stats_t;
 
 /**

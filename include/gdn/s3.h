@@ -62,10 +62,11 @@ typedef struct gdn_s3_request {
     const char *meta_created_at; /**< x-amz-meta-created_at, or NULL */
     const char *meta_expires_at; /**< x-amz-meta-expires_at, or NULL */
     /* outputs */
-    long http_status;     /**< 0 when no answer arrived */
-    char curl_error[128]; /**< transport failure text, empty on an answer */
-    char error_code[64];  /**< the S3 <Code> of an error answer, or empty */
-    char *response;       /**< the answer body, malloc'd and NUL-terminated, or NULL */
+    long http_status;            /**< 0 when no answer arrived */
+    char curl_error[128];        /**< transport failure text, empty on an answer */
+    const char *transport_error; /**< libcurl's fixed text for that failure, or NULL */
+    char error_code[64];         /**< the S3 <Code> of an error answer, or empty */
+    char *response;              /**< the answer body, malloc'd and NUL-terminated, or NULL */
     size_t response_len;
 } gdn_s3_request_t;
 
@@ -106,9 +107,18 @@ int gdn_s3_ok(const gdn_s3_request_t *request);
 
 /**
  * Describes a failed request for logs: the S3 error code, else `http_NNN`, else the
- * transport error. Returns a pointer into the request or a static string.
+ * transport error with its details (address, elapsed time). Returns a pointer into the request
+ * or a thread-local or static string.
  */
 const char *gdn_s3_failure(const gdn_s3_request_t *request);
+
+/**
+ * Names the kind of a failure, the same for every repetition of it: the S3 error code, else
+ * `http_NNN`, else libcurl's fixed text for the transport error ("Couldn't connect to server")
+ * without the details that change from one attempt to the next. Suits deciding whether a
+ * failure is new. Returns a pointer into the request or a thread-local or static string.
+ */
+const char *gdn_s3_failure_kind(const gdn_s3_request_t *request);
 
 /**
  * Checks that the bucket exists and creates it if it does not.
