@@ -729,7 +729,8 @@ static void test_config__log_is_one_masked_line(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(text, " minio_access_key=AKID "));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, " tls_cert=\"\" "));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, " cors_origins=\"https://a.example, https://b.example\" "));
-    CU_ASSERT_PTR_NOT_NULL(strstr(text, " log_level=info access_log=false auth_tokens_file=\"\"\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(text, " log_level=info access_log=false auth_tokens_file=\"\"\n"));
     CU_ASSERT_PTR_EQUAL(strchr(text, '\n'), text + strlen(text) - 1);
     free(text);
     gdn_config_free(&cfg);
