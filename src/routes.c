@@ -214,8 +214,7 @@ static int handle_stats(h2o_req_t *req)
         (long long)stats.by_status[GDN_TASK_COMPLETED], (long long)stats.by_status[GDN_TASK_FAILED],
         (long long)stats.by_status[GDN_TASK_CANCELLED], (long long)stats.workers,
         (long long)stats.dirty_records, (unsigned long long)flusher.puts,
-        (unsigned long long)flusher.deletes,
-        (unsigned long long)(s3.requests[GDN_S3_GET] - s3.failures[GDN_S3_GET]),
+        (unsigned long long)flusher.deletes, (unsigned long long)s3.successes[GDN_S3_GET],
         (unsigned long long)s3_errors, last_flush, (unsigned long long)writer.batches,
         writer.batches ? (double)writer.commit_us_total / 1000.0 / (double)writer.batches : 0.0,
         (unsigned long long)writer.max_batch);

@@ -33,14 +33,14 @@ struct gdn_s3 {
     atomic_int aborted;
 };
 
-static atomic_uint_fast64_t request_counts[GDN_S3_KIND_COUNT];
+static atomic_uint_fast64_t success_counts[GDN_S3_KIND_COUNT];
 static atomic_uint_fast64_t failure_counts[GDN_S3_KIND_COUNT];
 static const char *const kind_methods[GDN_S3_KIND_COUNT] = {"HEAD", "GET", "PUT", "POST", "DELETE"};
 
 void gdn_s3_counters(gdn_s3_counters_t *out)
 {
     for (int k = 0; k < GDN_S3_KIND_COUNT; k++) {
-        out->requests[k] = atomic_load(&request_counts[k]);
+        out->successes[k] = atomic_load(&success_counts[k]);
         out->failures[k] = atomic_load(&failure_counts[k]);
     }
 }
@@ -50,9 +50,7 @@ static void count_request(const gdn_s3_request_t *request)
     for (int k = 0; k < GDN_S3_KIND_COUNT; k++) {
         if (strcmp(request->method, kind_methods[k]) != 0)
             continue;
-        atomic_fetch_add(&request_counts[k], 1);
-        if (!gdn_s3_ok(request))
-            atomic_fetch_add(&failure_counts[k], 1);
+        atomic_fetch_add(gdn_s3_ok(request) ? &success_counts[k] : &failure_counts[k], 1);
         return;
     }
 }

@@ -30,10 +30,13 @@ typedef enum gdn_s3_kind {
     GDN_S3_KIND_COUNT,
 } gdn_s3_kind_t;
 
-/** Requests made by every client of this process since it started, by kind. */
+/**
+ * Requests made by every client of this process since it started, by kind. Each request counts
+ * in exactly one of the two, so that both only ever grow, whenever they are read.
+ */
 typedef struct gdn_s3_counters {
-    uint64_t requests[GDN_S3_KIND_COUNT]; /**< answered or failed */
-    uint64_t failures[GDN_S3_KIND_COUNT]; /**< no answer, or an answer outside 2xx */
+    uint64_t successes[GDN_S3_KIND_COUNT]; /**< answered in the 2xx range */
+    uint64_t failures[GDN_S3_KIND_COUNT];  /**< no answer, or an answer outside 2xx */
 } gdn_s3_counters_t;
 
 /** Where and how to reach the bucket. Strings are copied by gdn_s3_open. */
