@@ -56,18 +56,31 @@ static int status_slot(int status)
     return GDN_HTTP_STATUS_SLOTS - 1;
 }
 
-/* Microseconds from the first byte of the request to the end of its answer. */
+/*
+ * h2o's own timestamps come from a cache refreshed at most once per millisecond and event-loop
+ * turn: its start and end of a request answered within one turn are equal however long the
+ * answer took, and a start can be a millisecond early. So the handler overwrites the moment h2o
+ * records as the start of processing with a reading of the clock, and the logger, which runs
+ * when the answer has been sent, reads the clock again.
+ */
+void gdn_observe_request_start(h2o_req_t *req)
+{
+    gettimeofday(&req->processed_at.at, NULL);
+}
+
+/* Microseconds from gdn_observe_request_start to the end of the answer. A request that h2o
+ * answered itself, without the handler, is timed from its cached start instead. */
 static uint64_t request_duration_us(h2o_req_t *req)
 {
-    int64_t us = 0;
+    struct timeval *start = &req->processed_at.at;
+    struct timeval now;
 
-    if (!h2o_time_compute_duration(req, &us)) {
-        struct timeval now;
+    if (h2o_timeval_is_null(start))
+        start = &req->timestamps.request_begin_at;
+    gettimeofday(&now, NULL);
 
-        gettimeofday(&now, NULL);
-        us = (int64_t)(now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1000000 +
-             (now.tv_usec - req->timestamps.request_begin_at.tv_usec);
-    }
+    int64_t us = (int64_t)(now.tv_sec - start->tv_sec) * 1000000 + (now.tv_usec - start->tv_usec);
+
     return us > 0 ? (uint64_t)us : 0;
 }
 
@@ -169,9 +182,10 @@ static void render_http(gdn_buf_t *out, const gdn_server_t *server)
         }
     }
 
-    gdn_metrics_family(out, "garden_http_request_duration_seconds", "histogram",
-                       "Time from the first byte of a request to the end of its answer, by route; "
-                       "long polls include their wait.");
+    gdn_metrics_family(
+        out, "garden_http_request_duration_seconds", "histogram",
+        "Time from the handler receiving a whole request to the end of its answer, by route; "
+        "long polls include their wait.");
     for (int r = 0; r < GDN_ROUTE_COUNT; r++) {
         gdn_histogram_sum_t sum;
 
@@ -298,8 +312,7 @@ static void render_s3(gdn_buf_t *out, gdn_loop_t *loop, int64_t now_us)
                        "S3 requests by kind and outcome (error: no answer, or not 2xx).");
     for (int k = 0; k < GDN_S3_KIND_COUNT; k++) {
         snprintf(labels, sizeof(labels), "kind=\"%s\",outcome=\"ok\"", s3_kind_names[k]);
-        gdn_metrics_sample_u64(out, "garden_s3_requests_total", labels,
-                               s3.requests[k] - s3.failures[k]);
+        gdn_metrics_sample_u64(out, "garden_s3_requests_total", labels, s3.successes[k]);
         snprintf(labels, sizeof(labels), "kind=\"%s\",outcome=\"error\"", s3_kind_names[k]);
         gdn_metrics_sample_u64(out, "garden_s3_requests_total", labels, s3.failures[k]);
     }

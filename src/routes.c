@@ -438,6 +438,8 @@ static int route_task(h2o_req_t *req, h2o_iovec_t path)
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
+    gdn_observe_request_start(req);
+
     h2o_iovec_t path = req->path_normalized;
 
     /* Browsers send no credentials with a preflight, so it is answered without a token. */

@@ -126,6 +126,12 @@ void gdn_observe_init(gdn_loop_t *loop);
  */
 int gdn_observe_register(h2o_pathconf_t *pathconf);
 
+/**
+ * Marks the moment the handler receives a complete request, from which its duration is counted
+ * to the end of its answer. Call first thing in the handler. Loop threads.
+ */
+void gdn_observe_request_start(h2o_req_t *req);
+
 /** Answers GET /metrics. Loop threads. */
 int gdn_observe_metrics(h2o_req_t *req);
 
