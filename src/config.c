@@ -576,6 +576,10 @@ void gdn_config_print(const gdn_config_t *cfg, FILE *out)
 
 void gdn_config_log(const gdn_config_t *cfg)
 {
+    /* Access-log lines are info lines: say once that a higher log_level drops them all. */
+    if (cfg->access_log && !gdn_log_enabled(GDN_LOG_INFO))
+        gdn_log(GDN_LOG_WARN, "config", "access_log_dropped",
+                "reason=\"access_log lines are written at info level, below log_level\"");
     if (!gdn_log_enabled(GDN_LOG_INFO))
         return;
 

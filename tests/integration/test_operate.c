@@ -812,6 +812,24 @@ static void test_operate__without_tokens_every_route_is_open_and_says_so_once(vo
     stop_server(&srv, &client);
 }
 
+static void test_operate__an_access_log_below_log_level_is_warned_about(void)
+{
+    gdn_it_server_t srv;
+    gdn_it_client_t client;
+
+    start_server(&srv, &client, NULL, 0, "log_level = warn\naccess_log = true\n");
+    CU_ASSERT_EQUAL(status_as(&client, NULL, "GET", "/stats", NULL), 200);
+
+    char *log = read_log(&srv);
+
+    CU_ASSERT_FATAL(log != NULL);
+    CU_ASSERT_EQUAL(count_in(log, "event=access_log_dropped"), 1);
+    CU_ASSERT_EQUAL(count_in(log, "event=request"), 0);
+    CU_ASSERT_EQUAL(count_in(log, "level=info"), 0);
+    free(log);
+    stop_server(&srv, &client);
+}
+
 static void test_operate__a_tokens_file_others_can_read_is_warned_about(void)
 {
     gdn_it_server_t srv;
@@ -1285,6 +1303,8 @@ static CU_TestInfo request_tests[] = {
 static CU_TestInfo program_tests[] = {
     {"A tokens file that others can read is loaded with a warning",
      test_operate__a_tokens_file_others_can_read_is_warned_about},
+    {"access_log with log_level warn says once at start that its lines are dropped",
+     test_operate__an_access_log_below_log_level_is_warned_about},
     {"A malformed tokens file fails --check-config and the start with exit 2, token unshown",
      test_operate__a_malformed_tokens_file_stops_the_server_naming_the_line},
     {"promtool check metrics fails malformed text, so its pass means something",
