@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gdn/clock.h"
 #include "gdn/error.h"
@@ -13,8 +14,10 @@
 #include "gdn/restore.h"
 #include "gdn/s3.h"
 
-/* Objects read and stored per step: one synced commit each. */
+/* Objects read per step, with flush_concurrency GETs in flight. */
 #define RESTORE_CHUNK 512
+/* Tries of each listing page and each GET before the restore gives up. */
+#define RESTORE_ATTEMPTS 5
 /* Keys per listing page (the S3 maximum). */
 #define LIST_PAGE 1000
 
@@ -105,22 +108,50 @@ int gdn_restore_probe(const gdn_config_t *config, int *has, char *reason, size_t
     return rc;
 }
 
+/* Sleeps before retry `attempt` (1, 2, ...) of a failed S3 request: 250 ms, doubling. */
+static void pause_before_retry(int attempt)
+{
+    long ms = 250L << (attempt - 1);
+    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+
+    nanosleep(&pause, NULL);
+}
+
+/* Lists one page, retrying a failed listing RESTORE_ATTEMPTS times in all. Keys reach the list
+ * only from a page that was read whole, so a retry never lists a key twice. */
+static int list_page(gdn_s3_t *s3, const char *token, key_list_t *list, char **next)
+{
+    for (int attempt = 1;; attempt++) {
+        gdn_s3_request_t failed = {0};
+        int rc = gdn_s3_list_page(s3, token, LIST_PAGE, on_listed_key, list, next, &failed);
+
+        if (rc == 0 || rc != -EIO || attempt == RESTORE_ATTEMPTS) {
+            if (rc != 0)
+                gdn_log(GDN_LOG_ERROR, "restore", "list_failed", "attempts=%d code=\"%s\"", attempt,
+                        gdn_s3_failure(&failed));
+            gdn_s3_request_reset(&failed);
+            return rc;
+        }
+        gdn_log(GDN_LOG_WARN, "restore", "list_retried", "attempt=%d code=\"%s\"", attempt,
+                gdn_s3_failure(&failed));
+        gdn_s3_request_reset(&failed);
+        pause_before_retry(attempt);
+    }
+}
+
 static int list_all(gdn_s3_t *s3, key_list_t *list, int progress)
 {
     char *token = NULL;
 
     do {
-        gdn_s3_request_t failed = {0};
         char *next = NULL;
-        int rc = gdn_s3_list_page(s3, token, LIST_PAGE, on_listed_key, list, &next, &failed);
+        int rc = list_page(s3, token, list, &next);
 
         free(token);
         token = next;
         if (rc != 0) {
-            gdn_log(GDN_LOG_ERROR, "restore", "list_failed", "code=%s", gdn_s3_failure(&failed));
-            gdn_s3_request_reset(&failed);
             free(token);
-            return -EIO;
+            return rc;
         }
         if (list->failed) {
             free(token);
@@ -160,92 +191,140 @@ static int store_object(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy
     return 0;
 }
 
-/* Reads keys[from, to) with several GETs in flight and stores them in one transaction. */
-static int restore_chunk(gdn_s3_t *s3, gdn_journal_t *journal, const gdn_config_t *config,
+/* Tells whether a failed GET would fail again: the object is gone, or the request is refused. */
+static int get_failed_for_good(const gdn_s3_request_t *request)
+{
+    return request->http_status == 404 || request->http_status == 403 ||
+           request->http_status == 400;
+}
+
+/*
+ * Reads keys[0, count) into requests[0, count) with several GETs in flight, retrying the failed
+ * ones RESTORE_ATTEMPTS times in all, so that a SlowDown or a reset connection does not end a
+ * long restore. Failed requests are moved to the front of the array for each retry, so the
+ * requests end in another order than the keys: each names its own key. Returns 0 when every
+ * request succeeded, or -EIO (logged) when one still failed.
+ */
+static int read_objects(gdn_s3_t *s3, char **keys, gdn_s3_request_t *requests, size_t count)
+{
+    size_t pending = count;
+
+    for (size_t i = 0; i < count; i++)
+        requests[i] = (gdn_s3_request_t){.method = "GET", .key = keys[i]};
+    for (int attempt = 1; pending > 0; attempt++) {
+        if (gdn_s3_perform(s3, requests, pending) != 0)
+            return -ENOMEM;
+
+        size_t failed = 0;
+
+        for (size_t i = 0; i < pending; i++) {
+            if (gdn_s3_ok(&requests[i]))
+                continue;
+            if (attempt == RESTORE_ATTEMPTS || get_failed_for_good(&requests[i])) {
+                gdn_log(GDN_LOG_ERROR, "restore", "get_failed", "key=%s attempts=%d code=\"%s\"",
+                        requests[i].key, attempt, gdn_s3_failure(&requests[i]));
+                return -EIO;
+            }
+
+            gdn_s3_request_t swapped = requests[failed];
+
+            requests[failed++] = requests[i];
+            requests[i] = swapped;
+        }
+        if (failed > 0) {
+            gdn_log(GDN_LOG_WARN, "restore", "get_retried", "attempt=%d objects=%zu code=\"%s\"",
+                    attempt, failed, gdn_s3_failure(&requests[0]));
+            for (size_t i = 0; i < failed; i++)
+                gdn_s3_request_reset(&requests[i]);
+            pause_before_retry(attempt);
+        }
+        pending = failed;
+    }
+    return 0;
+}
+
+/* Reads keys[0, count) and stores them in `txn`. */
+static int restore_chunk(gdn_s3_t *s3, gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
                          char **keys, size_t count, gdn_restore_report_t *report)
 {
     gdn_s3_request_t requests[RESTORE_CHUNK];
-    gdn_journal_txn_t *txn = NULL;
-    int rc = 0;
 
     memset(requests, 0, sizeof(requests));
-    for (size_t i = 0; i < count; i++) {
-        requests[i].method = "GET";
-        requests[i].key = keys[i];
-    }
-    gdn_s3_perform(s3, requests, count);
-    for (size_t i = 0; i < count && rc == 0; i++) {
-        if (!gdn_s3_ok(&requests[i])) {
-            gdn_log(GDN_LOG_ERROR, "restore", "get_failed", "key=%s code=%s", keys[i],
-                    gdn_s3_failure(&requests[i]));
-            rc = -EIO;
-        }
-    }
-    if (rc == 0)
-        rc = gdn_journal_write_begin(journal, &txn);
-    gdn_queue_policy_t policy;
 
-    gdn_queue_policy_init(&policy, config);
+    int rc = read_objects(s3, keys, requests, count);
+
     for (size_t i = 0; i < count && rc == 0; i++)
-        rc = store_object(txn, &policy, keys[i], &requests[i], report);
-    if (txn != NULL && rc == 0)
-        rc = gdn_journal_commit(txn);
-    else
-        gdn_journal_abort(txn);
+        rc = store_object(txn, policy, requests[i].key, &requests[i], report);
     for (size_t i = 0; i < count; i++)
         gdn_s3_request_reset(&requests[i]);
     return rc;
 }
 
-/* Checks the journal is empty, or empties it when replacing. */
-static int prepare_journal(gdn_journal_t *journal, int replace)
+/* Checks that the journal holds no record, unless it is to be replaced. */
+static int check_journal(gdn_journal_txn_t *txn, int replace)
 {
-    gdn_journal_txn_t *txn;
-    int rc = gdn_journal_write_begin(journal, &txn);
-
-    if (rc != 0)
-        return rc;
-
     int64_t records = gdn_journal_record_count(txn);
 
-    if (records < 0) {
-        rc = (int)records;
-    } else if (records > 0 && !replace) {
-        rc = GDN_ECONFLICT;
-    } else {
-        rc = gdn_journal_clear(txn);
-        if (rc == 0)
-            return gdn_journal_commit(txn);
-    }
-    gdn_journal_abort(txn);
-    return rc;
+    if (records < 0)
+        return (int)records;
+    return records > 0 && !replace ? GDN_ECONFLICT : 0;
 }
 
+/* Empties the journal within the restore's transaction. The untracked mark goes too: what the
+ * restore stores is what the bucket holds. */
+static int empty_journal(gdn_journal_txn_t *txn)
+{
+    int rc = gdn_journal_clear(txn);
+
+    return rc == 0 ? gdn_journal_clear_untracked(txn) : rc;
+}
+
+/*
+ * The whole restore is one write transaction: the bucket is listed first, the journal is
+ * emptied (when replacing) and filled in that transaction, and it is committed once at the
+ * end. A restore that fails at any point, bucket unreachable, an object unreadable, the map
+ * full, leaves the journal exactly as it was, so a server started after it neither serves a
+ * part of the bucket nor has lost records that --force was to replace. LMDB spills the pages
+ * of a large transaction to the file as it goes, so its size is bounded by the map alone; the
+ * replaced records' pages are reused only after the commit, so a --force restore needs room for
+ * both copies.
+ */
 int gdn_restore_run(const gdn_config_t *config, gdn_journal_t *journal, int replace, int progress,
                     gdn_restore_report_t *report)
 {
     int64_t started = gdn_clock_now_us();
     gdn_s3_t *s3 = NULL;
+    gdn_journal_txn_t *txn = NULL;
     key_list_t list = {0};
+    gdn_queue_policy_t policy;
 
     memset(report, 0, sizeof(*report));
+    gdn_queue_policy_init(&policy, config);
 
-    int rc = prepare_journal(journal, replace);
+    int rc = gdn_journal_write_begin(journal, &txn);
 
+    if (rc == 0)
+        rc = check_journal(txn, replace);
     if (rc == 0)
         rc = open_client(config, &s3);
     if (rc == 0)
         rc = list_all(s3, &list, progress);
     report->listed = list.count;
+    if (rc == 0)
+        rc = empty_journal(txn);
     for (size_t at = 0; rc == 0 && at < list.count; at += RESTORE_CHUNK) {
         size_t count = list.count - at < RESTORE_CHUNK ? list.count - at : RESTORE_CHUNK;
 
-        rc = restore_chunk(s3, journal, config, list.keys + at, count, report);
+        rc = restore_chunk(s3, txn, &policy, list.keys + at, count, report);
         if (progress)
             fprintf(stderr, "\rrestore: %zu/%zu objects", at + count, list.count);
     }
     if (progress && list.count > 0)
         fprintf(stderr, "\n");
+    if (txn != NULL && rc == 0)
+        rc = gdn_journal_commit(txn);
+    else
+        gdn_journal_abort(txn);
     report->elapsed_us = gdn_clock_now_us() - started;
     free_keys(&list);
     gdn_s3_close(s3);

@@ -37,7 +37,9 @@ int gdn_restore_probe(const gdn_config_t *config, int *has, char *reason, size_t
 /**
  * Restores every record of the bucket into `journal`, which must hold no records unless
  * `replace` is set (the journal's records, queue and dirty set are then replaced as a whole).
- * The journal is written directly: no writer thread may be running.
+ * Failed S3 requests are retried a few times. Everything is stored in one write transaction,
+ * so a restore that fails leaves the journal as it was. The journal is written directly: no
+ * writer thread may be running.
  *
  * @param progress if non-zero, a progress line is written to stderr as objects arrive.
  * @return 0; GDN_ECONFLICT for a non-empty journal without `replace`; -EIO when the bucket

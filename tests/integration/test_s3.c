@@ -69,13 +69,20 @@ static void reset_service(void)
     CU_ASSERT_EQUAL(gdn_it_s3_control(&service, "POST", "/reset-stats", NULL), 200);
 }
 
+/* Adds a fault to the front (see tests/s3/README.md). */
+static void set_fault(const char *fault)
+{
+    CU_ASSERT_EQUAL(gdn_it_s3_control(&service, "POST", "/fault", fault), 200);
+}
+
 /* Makes the front stop listening until the faults are cleared. */
 static void start_outage(void)
 {
-    CU_ASSERT_EQUAL(gdn_it_s3_control(&service, "POST", "/fault", "{\"mode\":\"outage\"}"), 200);
+    set_fault("{\"mode\":\"outage\"}");
 }
 
-static void end_outage(void)
+/* Clears every fault of the front, an outage included. */
+static void clear_faults(void)
 {
     CU_ASSERT_EQUAL(gdn_it_s3_control(&service, "DELETE", "/fault", NULL), 200);
 }
@@ -728,7 +735,7 @@ static void test_s3__sigkill_with_backlog_uploads_after_restart(void)
     CU_ASSERT(lines >= 1 && lines <= 3);
 
     gdn_it_server_kill(&srv);
-    end_outage();
+    clear_faults();
     CU_ASSERT_EQUAL(gdn_it_s3_control(&service, "POST", "/reset-stats", NULL), 200);
     CU_ASSERT_FATAL(gdn_it_server_start(&srv) == 0);
     CU_ASSERT_EQUAL(gdn_it_wait_flushed(&client, CATCH_UP_S), 0);
@@ -861,6 +868,46 @@ static void snapshot_fresh(const char *bucket, const char *extra, const gdn_it_s
     gdn_it_server_cleanup(&srv);
 }
 
+/*
+ * Runs `restore` through S3 faults, on the journal of `restored` (which holds the bucket's 354
+ * records) and on an empty one: retried faults do not end it, and one that fails leaves the
+ * journal exactly as it was, full or empty.
+ */
+static void restore_through_faults(gdn_it_server_t *restored, const char *bucket, char *output)
+{
+    const char *config = restored->config_path;
+    const char *data = restored->data_dir;
+
+    /* A few connections reset in the middle of GETs are retried. */
+    set_fault("{\"mode\":\"reset\",\"method\":\"GET\",\"prefix\":\"task\",\"count\":3}");
+    CU_ASSERT_EQUAL(run_restore(config, data, 1, output), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(output, "restored 354 records"));
+    clear_faults();
+
+    /* A bucket that cannot be listed, and one whose worker objects cannot be read, fail the
+     * restore after its retries; the records --force was to replace are kept (checked below,
+     * and compared with the original by the caller). */
+    start_outage();
+    CU_ASSERT_EQUAL(run_restore(config, data, 1, output), 4);
+    clear_faults();
+    set_fault("{\"mode\":\"slowdown\",\"method\":\"GET\",\"prefix\":\"worker\"}");
+    CU_ASSERT_EQUAL(run_restore(config, data, 1, output), 4);
+
+    /* An empty journal stays empty, so that a restore without --force can run again. */
+    gdn_it_server_t empty;
+
+    CU_ASSERT_FATAL(gdn_it_server_init(&empty) == 0);
+    CU_ASSERT_FATAL(gdn_it_s3_configure(&empty, &service, bucket, GDN_IT_S3_SECRET_KEY, NULL) == 0);
+    CU_ASSERT_EQUAL(run_restore(empty.config_path, empty.data_dir, 0, output), 4);
+    clear_faults();
+    CU_ASSERT_EQUAL(run_restore(empty.config_path, empty.data_dir, 0, output), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(output, "restored 354 records"));
+    gdn_it_server_cleanup(&empty);
+
+    /* The full journal still holds its records: a restore without --force refuses it. */
+    CU_ASSERT_EQUAL(run_restore(config, data, 0, output), 3);
+}
+
 static void test_s3__restore_reproduces_records_and_claim_order(void)
 {
     static const char *const roles[] = {"archivist", "gardener", "scout"};
@@ -921,6 +968,7 @@ static void test_s3__restore_reproduces_records_and_claim_order(void)
     code = run_restore(restored.config_path, restored.data_dir, 1, output);
     CU_ASSERT_EQUAL(code, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(output, "restored 354 records"));
+    restore_through_faults(&restored, bucket, output);
 
     CU_ASSERT_FATAL(gdn_it_server_start(&restored) == 0);
     CU_ASSERT_FATAL(gdn_it_client_open(&client, &restored, GDN_IT_HTTP1) == 0);
@@ -1072,7 +1120,7 @@ static void test_s3__empty_journal_and_unreachable_bucket_refuse_to_start(void)
 
     atomic_store(&knocker.stop, 1);
     pthread_join(thread, NULL);
-    end_outage();
+    clear_faults();
 
     printf("  exit %d after %.1f s, %d answers on its port\n", code, seconds, knocker.answers);
     CU_ASSERT_EQUAL(code, 4);
