@@ -81,6 +81,7 @@ typedef struct import_run {
     gdn_journal_txn_t *txn;
     const gdn_queue_policy_t *policy;
     int64_t now_us;
+    size_t record_max; /* longest record accepted, in bytes; 0 for any */
     gdn_import_report_t *report;
     item_t *items;
     size_t count;
@@ -479,7 +480,7 @@ static void read_task_state(field_reader_t *reader, gdn_task_t *task)
         task->result = field(reader, "result");
         read_when(reader, "completed_at", 1, &task->completed_us);
     }
-    read_integer(reader, "attempts", 0, INT64_MAX, &task->attempts);
+    read_integer(reader, "attempts", 0, GDN_TASK_MAX_ATTEMPTS_LIMIT, &task->attempts);
     read_integer(reader, "max_attempts", 1, GDN_TASK_MAX_ATTEMPTS_LIMIT, &task->max_attempts);
     read_integer(reader, "lease_s", 1, GDN_TASK_LEASE_MAX_S, &task->lease_s);
     read_when(reader, "run_at", 0, &task->run_at_us);
@@ -627,6 +628,14 @@ static int accept_rendered(import_run_t *run, item_t *item, char *json)
 {
     if (json == NULL)
         return -ENOMEM;
+    if (run->record_max > 0 && item->json_len > run->record_max) {
+        char reason[GDN_IMPORT_REASON_MAX];
+
+        snprintf(reason, sizeof(reason), "the record takes %zu bytes, over max_body_bytes (%zu)",
+                 item->json_len, run->record_max);
+        free(json);
+        return judge(run, item, VERDICT_REJECTED, reason);
+    }
     item->json = json;
     item->store_json = json;
     item->store_json_len = item->json_len;
@@ -934,10 +943,11 @@ static void free_items(import_run_t *run)
 }
 
 int gdn_import_run(gdn_journal_t *journal, const gdn_queue_policy_t *policy,
-                   const gdn_import_file_t *file, int64_t now_us, int dry_run,
+                   const gdn_import_file_t *file, int64_t now_us, size_t record_max, int dry_run,
                    gdn_import_report_t *report)
 {
-    import_run_t run = {.policy = policy, .now_us = now_us, .report = report};
+    import_run_t run = {
+        .policy = policy, .now_us = now_us, .record_max = record_max, .report = report};
 
     memset(report, 0, sizeof(*report));
     run.items = calloc(file->count ? file->count : 1, sizeof(*run.items));

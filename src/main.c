@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -561,15 +562,64 @@ Exit:
     return rc;
 }
 
+/* Removes a scratch journal directory made by scratch_journal_dir, and what LMDB put in it. */
+static void remove_scratch_dir(const char *dir)
+{
+    static const char *const files[] = {"data.mdb", "lock.mdb", "lock"};
+    char path[PATH_MAX];
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/*
+ * A dry run must leave the data directory as it found it. When that holds no journal yet, the
+ * export is judged against an empty journal in a temporary directory instead: opening the real
+ * one would create the directory and its files, and run as root those would be files the
+ * service user cannot open. Returns 1 with `dir` made, 0 when the real journal is to be used,
+ * or -1 (reported) when no temporary directory could be made.
+ */
+static int scratch_journal_dir(const gdn_config_t *config, char *dir, size_t size)
+{
+    char path[PATH_MAX];
+    const char *tmp = getenv("TMPDIR");
+
+    snprintf(path, sizeof(path), "%s/data.mdb", config->data_dir);
+    if (access(path, F_OK) == 0)
+        return 0;
+    snprintf(dir, size, "%s/garden-orchestrator-dry-run.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL) {
+        fprintf(stderr, "garden-orchestrator: cannot make a directory for the dry run: %s\n",
+                strerror(errno));
+        return -1;
+    }
+    return 1;
+}
+
 /* Judges the parsed export against the journal and writes what it accepts, or nothing. */
 static int import_into_journal(const gdn_config_t *config, const gdn_import_file_t *file,
                                int dry_run)
 {
+    gdn_config_t opened = *config;
+    char scratch[PATH_MAX] = "";
+    int scratch_made = dry_run ? scratch_journal_dir(config, scratch, sizeof(scratch)) : 0;
+
+    if (scratch_made < 0)
+        return EXIT_DATA;
+    if (scratch_made)
+        opened.data_dir = scratch;
+
     gdn_journal_t *journal;
     int lock_fd;
 
-    if (open_journal(config, SPARE_READERS, &journal, &lock_fd) != 0)
+    if (open_journal(&opened, SPARE_READERS, &journal, &lock_fd) != 0) {
+        if (scratch_made)
+            remove_scratch_dir(scratch);
         return EXIT_DATA;
+    }
     /* As when serving: without a bucket nothing would ever clear the change log. The journal is
      * then marked untracked, and the first start with a bucket uploads everything. */
     if (config->minio_endpoint == NULL)
@@ -580,7 +630,8 @@ static int import_into_journal(const gdn_config_t *config, const gdn_import_file
 
     gdn_queue_policy_init(&policy, config);
 
-    int rc = gdn_import_run(journal, &policy, file, gdn_clock_now_us(), dry_run, &report);
+    int rc = gdn_import_run(journal, &policy, file, gdn_clock_now_us(), config->max_body_bytes,
+                            dry_run, &report);
 
     if (rc != 0) {
         fprintf(stderr, "garden-orchestrator: import failed, nothing was written to %s: %s %s\n",
@@ -596,6 +647,8 @@ static int import_into_journal(const gdn_config_t *config, const gdn_import_file
     }
     gdn_import_report_free(&report);
     close_journal(journal, lock_fd);
+    if (scratch_made)
+        remove_scratch_dir(scratch);
     return rc == 0 ? 0 : EXIT_DATA;
 }
 

@@ -75,8 +75,10 @@ void gdn_import_file_free(gdn_import_file_t *file);
 
 /**
  * Judges every entry of `file` against the journal and stores the records that are new, in one
- * write transaction, committed unless `dry_run` is set. A record whose key the journal holds is
- * skipped ("exists"), so a second import of the same file imports nothing; so are finished
+ * write transaction, committed unless `dry_run` is set. A record longer than `record_max` bytes
+ * as stored (0: no limit) is rejected: the server would hand it out in every answer that holds
+ * it, while it accepts no request body longer than max_body_bytes. A record whose key the journal
+ * holds is skipped ("exists"), so a second import of the same file imports nothing; so are finished
  * tasks, completed copies and workers whose time to live under `policy` ended by `now_us`
  * ("expired"). A pending task joins the claim order; a processing task keeps its worker and gets
  * a lease from `now_us`, with `attempts` at least 1 (its current claim). The journal is written
@@ -87,7 +89,7 @@ void gdn_import_file_free(gdn_import_file_t *file);
  *         import is stored; -ENOMEM.
  */
 int gdn_import_run(gdn_journal_t *journal, const gdn_queue_policy_t *policy,
-                   const gdn_import_file_t *file, int64_t now_us, int dry_run,
+                   const gdn_import_file_t *file, int64_t now_us, size_t record_max, int dry_run,
                    gdn_import_report_t *report);
 
 /**

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "cunit_main.h"
@@ -249,11 +250,11 @@ static void import_offline(gdn_it_server_t *srv, const char *good, char *out)
 
     expect_import(srv, good, 1, 0, "dry run: nothing was written", out);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "imported 8 (tasks 6, pending 4, completed 1, workers 1)"));
-    char *empty = dump_journal(srv->data_dir);
+    /* The data directory held no journal, and the dry run made none. */
+    char journal_file[GDN_IT_PATH_MAX + 16];
 
-    CU_ASSERT_PTR_NOT_NULL_FATAL(empty);
-    CU_ASSERT_PTR_NULL(strstr(empty, P1));
-    free(empty);
+    snprintf(journal_file, sizeof(journal_file), "%s/data.mdb", srv->data_dir);
+    CU_ASSERT_NOT_EQUAL(access(journal_file, F_OK), 0);
 
     expect_import(srv, good, 0, 0,
                   "imported 8 (tasks 6, pending 4, completed 1, workers 1), skipped 1, rejected 2",

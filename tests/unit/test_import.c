@@ -34,6 +34,9 @@
 #define ID_E "0e000000-0000-4000-8000-000000000005"
 #define ID_MISSING "0f000000-0000-4000-8000-00000000000f"
 
+/* The longest record the tests import, as max_body_bytes would set it. */
+#define RECORD_MAX 4096
+
 /* The time rules an import reads; the others do not matter to it. */
 static const gdn_queue_policy_t test_policy = {
     .task_lease_s = 60,
@@ -179,7 +182,7 @@ static int import_text(struct import_env *env, const char *text, size_t len, int
         printf("\n  the export was refused: %s\n", reason);
     CU_ASSERT_EQUAL_FATAL(parsed, 0);
 
-    int rc = gdn_import_run(env->journal, &test_policy, file, NOW_US, dry_run, report);
+    int rc = gdn_import_run(env->journal, &test_policy, file, NOW_US, RECORD_MAX, dry_run, report);
 
     gdn_import_file_free(file);
     return rc;
@@ -512,6 +515,40 @@ static void test_import__a_pending_list_that_is_not_an_array_is_rejected(void)
     env_close(&env);
 }
 
+static void test_import__out_of_bounds_attempts_and_oversized_records_are_rejected(void)
+{
+    struct import_env env;
+    gdn_import_report_t report;
+    gdn_buf_t buf = GDN_BUF_INIT;
+    size_t len;
+    const char *head = "\"task_type\":\"x\",\"status\":\"pending\","
+                       "\"created_at\":\"2026-01-01T00:00:00\"";
+
+    appendf(&buf, "[{\"key\":\"task:%s\",\"value\":{\"id\":\"%s\",%s,\"attempts\":%lld}},", ID_A,
+            ID_A, head, (long long)INT64_MAX);
+    appendf(&buf, "{\"key\":\"task:%s\",\"value\":{\"id\":\"%s\",%s,\"attempts\":%d}},", ID_B, ID_B,
+            head, GDN_TASK_MAX_ATTEMPTS_LIMIT);
+    appendf(&buf, "{\"key\":\"task:%s\",\"value\":{\"id\":\"%s\",%s,\"input_data\":{\"t\":\"", ID_C,
+            ID_C, head);
+    for (int i = 0; i < RECORD_MAX; i++)
+        gdn_buf_append_str(&buf, "a");
+    gdn_buf_append_str(&buf, "\"}}}]");
+
+    char *text = gdn_buf_take(&buf, &len);
+
+    env_open(&env, 64);
+    CU_ASSERT_EQUAL(import_text(&env, text, len, 0, &report), 0);
+    assert_note(&report, "task:" ID_A, NULL, 1, "attempts is not an integer from 0 to 1000");
+    assert_note(&report, "task:" ID_C, NULL, 1, "over max_body_bytes (4096)");
+    CU_ASSERT_PTR_NULL(find_note(&report, "task:" ID_B, NULL));
+    CU_ASSERT_EQUAL(report.imported, 1);
+    CU_ASSERT_EQUAL(report.rejected, 2);
+    CU_ASSERT_EQUAL(record_count(&env), 1);
+    gdn_import_report_free(&report);
+    free(text);
+    env_close(&env);
+}
+
 static void test_import__the_report_prints_one_line_per_note_then_the_summary(void)
 {
     struct import_env env;
@@ -583,6 +620,8 @@ static CU_TestInfo import_tests[] = {
      test_import__a_dry_run_judges_everything_and_writes_nothing},
     {"problem entries are rejected or skipped, each with a reason",
      test_import__problem_entries_are_rejected_or_skipped_with_a_reason},
+    {"Attempts past the limit and records over max_body_bytes are rejected, the rest imported",
+     test_import__out_of_bounds_attempts_and_oversized_records_are_rejected},
     {"a pending list that is not an array is rejected",
      test_import__a_pending_list_that_is_not_an_array_is_rejected},
     {"the report prints one line per note, then the summary",
