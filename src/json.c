@@ -720,3 +720,41 @@ char *gdn_json_gen_take(yajl_gen gen, size_t *len)
         *len = buf_len;
     return copy;
 }
+
+/* The length of the UTF-8 sequence that starts with `lead`, or 0 for a byte no sequence
+ * starts with (a continuation byte, an overlong two-byte lead, or past U+10FFFF). */
+static int sequence_length(unsigned char lead)
+{
+    if (lead < 0x80)
+        return 1;
+    if (lead >= 0xc2 && lead <= 0xdf)
+        return 2;
+    if (lead >= 0xe0 && lead <= 0xef)
+        return 3;
+    if (lead >= 0xf0 && lead <= 0xf4)
+        return 4;
+    return 0;
+}
+
+int gdn_json_utf8_valid(const char *text, size_t len)
+{
+    const unsigned char *at = (const unsigned char *)text;
+    const unsigned char *end = at + len;
+
+    while (at < end) {
+        int n = sequence_length(at[0]);
+
+        if (n == 0 || end - at < n)
+            return 0;
+        for (int i = 1; i < n; i++)
+            if ((at[i] & 0xc0) != 0x80)
+                return 0;
+        /* The second byte rules out overlong three- and four-byte forms, surrogates and code
+         * points past U+10FFFF. */
+        if ((at[0] == 0xe0 && at[1] < 0xa0) || (at[0] == 0xed && at[1] > 0x9f) ||
+            (at[0] == 0xf0 && at[1] < 0x90) || (at[0] == 0xf4 && at[1] > 0x8f))
+            return 0;
+        at += n;
+    }
+    return 1;
+}

@@ -545,7 +545,9 @@ static int release(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy, gdn
         return rc;
     task->updated_us = now_us;
     if (task->attempts >= task->max_attempts) {
-        char error[160];
+        /* Room for the longest reason (a silent worker's, with its id) and the counts: a cut
+         * could fall inside a UTF-8 character, which the JSON writer refuses to render. */
+        char error[GDN_WORKER_ID_MAX + 160];
 
         snprintf(error, sizeof(error), "%s after %lld of %lld attempts", reason,
                  (long long)task->attempts, (long long)task->max_attempts);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gdn/error.h"
+#include "gdn/json.h"
 #include "gdn/request.h"
 
 static int decode_hex(int c)
@@ -247,6 +248,11 @@ int gdn_request_poll_read(const char *query, size_t query_len, gdn_poll_params_t
          * journal's keys, where a NUL would end it early. */
         gdn_problems_add(problems, "query", "worker_id", "value_error",
                          "Value error, worker_id must not contain '/' or NUL characters");
+        rc = GDN_EINVALID;
+    } else if (!gdn_json_utf8_valid(params->worker_id, params->worker_id_len)) {
+        /* A claim writes the id into the task as assigned_to, and JSON holds UTF-8 only. */
+        gdn_problems_add(problems, "query", "worker_id", "string_type",
+                         "Input should be a valid string: the value is not valid UTF-8");
         rc = GDN_EINVALID;
     }
     if (split_roles(params, problems) != 0)

@@ -101,6 +101,13 @@ yajl_gen gdn_json_gen_new(void);
 /** Writes a string of `len` bytes. @return 0 or GDN_EINVALID. */
 int gdn_json_gen_string(yajl_gen gen, const char *text, size_t len);
 
+/**
+ * Tells whether `len` bytes are well-formed UTF-8, as the generator requires of every string:
+ * no overlong forms, no surrogates, nothing above U+10FFFF. Any thread.
+ * @return 1 or 0.
+ */
+int gdn_json_utf8_valid(const char *text, size_t len);
+
 /** Writes a NUL-terminated string. @return 0 or GDN_EINVALID. */
 int gdn_json_gen_cstr(yajl_gen gen, const char *text);
 

@@ -72,6 +72,32 @@ static void check_rewrite(const char *text, size_t len, const char *expected)
     gdn_json_free(doc);
 }
 
+static void test_json__utf8_is_checked_as_the_generator_requires(void)
+{
+    static const char *const valid[] = {"",
+                                        "plain",
+                                        "\xc3\xa9t\xc3\xa9",
+                                        "\xe2\x82\xac",
+                                        "\xf0\x9f\x8c\xb1",
+                                        "\xf4\x8f\xbf\xbf",
+                                        "\xed\x9f\xbf"};
+    static const char *const invalid[] = {"\xff",
+                                          "\x80",
+                                          "\xc3",
+                                          "\xc0\xaf",
+                                          "\xe0\x80\xaf",
+                                          "\xed\xa0\x80",
+                                          "\xf0\x80\x80\xaf",
+                                          "\xf4\x90\x80\x80",
+                                          "\xe2\x82",
+                                          "ok\xe2\x28\xa1"};
+
+    for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
+        CU_ASSERT_EQUAL(gdn_json_utf8_valid(valid[i], strlen(valid[i])), 1);
+    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
+        CU_ASSERT_EQUAL(gdn_json_utf8_valid(invalid[i], strlen(invalid[i])), 0);
+}
+
 static void test_json__parse_every_type(void)
 {
     gdn_json_doc_t *doc = PARSE_OK(
@@ -509,6 +535,8 @@ static void test_json__large_documents_fill_many_chunks(void)
 }
 
 static CU_TestInfo json_tests[] = {
+    {"UTF-8 is checked as the generator requires: no overlongs, surrogates or truncation",
+     test_json__utf8_is_checked_as_the_generator_requires},
     {"every JSON type parses into the right nodes", test_json__parse_every_type},
     {"any value may be the root", test_json__parse_scalar_roots},
     {"strings and names keep their NUL bytes", test_json__strings_keep_nul_bytes},

@@ -1645,6 +1645,46 @@ static void test_queue__silent_worker_releases_its_tasks(void)
     env_close(&env);
 }
 
+/* A silent worker whose id is as long as allowed, in three-byte characters, fails the last
+ * attempt of its task with the whole id in the error: a cut inside a character would leave a
+ * task the JSON writer cannot render, and an expiry pass that fails on it for good. */
+static void test_queue__a_silent_worker_with_a_long_utf8_id_fails_its_task(void)
+{
+    struct queue_env env;
+    gdn_queue_policy_t policy = test_policy;
+    char worker[GDN_WORKER_ID_MAX + 1];
+    char id[GDN_JOURNAL_ID_LEN + 1];
+    char claimed[GDN_JOURNAL_ID_LEN + 1];
+    size_t worker_len = 0;
+
+    while (worker_len + 3 <= GDN_WORKER_ID_MAX) {
+        memcpy(worker + worker_len, "\xe2\x82\xac", 3); /* U+20AC, the euro sign */
+        worker_len += 3;
+    }
+    worker[worker_len] = '\0';
+    policy.worker_ttl_s = 100;
+    env_open(&env);
+
+    gdn_journal_txn_t *txn = begin_write(&env);
+
+    create_with(txn, BASE_US, ",\"max_attempts\":1,\"lease_s\":3600", id);
+    register_worker(txn, &policy, worker, HELD_US);
+    CU_ASSERT_EQUAL(claim_by(txn, "r", worker, HELD_US, claimed), 0);
+    CU_ASSERT_STRING_EQUAL(claimed, id);
+    CU_ASSERT_EQUAL(expire_at(txn, &policy, HELD_US + 100 * SECOND_US, NULL), 1);
+
+    gdn_task_t task;
+    gdn_json_doc_t *doc = read_task(txn, id, &task);
+
+    CU_ASSERT_EQUAL(task.status, GDN_TASK_FAILED);
+    CU_ASSERT_PTR_NOT_NULL(
+        task.error != NULL ? memmem(task.error, task.error_len, worker, worker_len) : NULL);
+    gdn_json_free(doc);
+    check_counts(txn, 0, 0, 0, 1, 0);
+    gdn_journal_abort(txn);
+    env_close(&env);
+}
+
 /* Counts the entries of the held index that belong to `worker_id`. */
 struct held_count {
     const char *worker_id;
@@ -2846,6 +2886,8 @@ static CU_TestInfo queue_tests[] = {
      test_queue__silent_worker_releases_its_tasks},
     {"a silent worker's expiry leaves nothing held under its id",
      test_queue__silent_worker_leaves_nothing_held},
+    {"a silent worker with a 198-byte UTF-8 id fails its task's last attempt, id whole",
+     test_queue__a_silent_worker_with_a_long_utf8_id_fails_its_task},
     {"a retry puts the task back after a backoff that doubles, until attempts run out",
      test_queue__retry_puts_the_task_back_after_a_backoff},
     {"the retry backoff stops growing at retry_max_s", test_queue__retry_backoff_is_capped},
