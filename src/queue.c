@@ -37,6 +37,7 @@ typedef struct loaded_task {
     gdn_task_t task;
     gdn_json_doc_t *doc;
     int64_t marked_us;
+    int64_t expires_us; /* the record's, kept by a write that must not change it */
 } loaded_task_t;
 
 /* ---- counters and indexes ---- */
@@ -228,6 +229,7 @@ static int load_task(gdn_journal_txn_t *txn, const char *id, size_t id_len, load
     if (rc != 0)
         return rc;
     out->marked_us = record.marked_us;
+    out->expires_us = record.expires_us;
     rc = gdn_task_from_json(record.json, record.json_len, &out->task, &out->doc);
     return rc == GDN_EINVALID ? GDN_ENOTFOUND : rc;
 }
@@ -600,15 +602,18 @@ static int same_completion(const gdn_task_t *task, const gdn_task_complete_t *co
     return same;
 }
 
-/* Keeps the result of a worker that lost its claim, without changing the task's state. */
-static int keep_late_result(gdn_journal_txn_t *txn, gdn_task_t *task,
+/* Keeps the result of a worker that lost its claim, without changing the task's state: the
+ * record keeps its expiry too, so that a finished task is still removed when its retention
+ * ends. */
+static int keep_late_result(gdn_journal_txn_t *txn, loaded_task_t *loaded,
                             const gdn_task_complete_t *complete, int64_t now_us)
 {
     gdn_json_t null_value = {.type = GDN_JSON_NULL};
+    gdn_task_t *task = &loaded->task;
 
     task->late_result = complete->result != NULL ? complete->result : &null_value;
     task->updated_us = now_us;
-    return save_task(txn, task, task->status, 0, 0);
+    return save_task(txn, task, task->status, loaded->expires_us, 0);
 }
 
 /* Tells whether the completing worker is the one that finished the task. */
@@ -654,13 +659,13 @@ int gdn_queue_complete(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
             *outcome = GDN_QUEUE_REPEATED;
         } else if (complete->worker_id != NULL && !finished_by(task, complete)) {
             *outcome = GDN_QUEUE_LATE;
-            rc = keep_late_result(txn, task, complete, now_us);
+            rc = keep_late_result(txn, &loaded, complete, now_us);
         } else {
             *outcome = GDN_QUEUE_REFUSED;
         }
     } else if (complete->worker_id != NULL && !holds(task, complete)) {
         *outcome = GDN_QUEUE_LATE;
-        rc = keep_late_result(txn, task, complete, now_us);
+        rc = keep_late_result(txn, &loaded, complete, now_us);
     } else if (complete->retry && open && was == GDN_TASK_PROCESSING) {
         *outcome = GDN_QUEUE_COMPLETED;
         rc = release(txn, policy, task, 1, "retries exhausted", now_us, NULL);

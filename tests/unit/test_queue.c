@@ -1926,6 +1926,20 @@ static void test_queue__completion_by_a_worker_that_lost_the_task_is_late(void)
     CU_ASSERT(task.result != NULL && gdn_json_get(task.result, "on_time") != NULL);
     gdn_json_free(doc);
     check_counts(txn, 0, 0, 1, 0, 0);
+
+    /* A late result for the finished task keeps its retention: it is still removed when that
+     * ends. */
+    int64_t removal = lapse + 5 + test_policy.task_retention_s * SECOND_US;
+    gdn_journal_record_t record;
+
+    CU_ASSERT_EQUAL(complete_outcome(txn, id, "w1", "completed", "{\"late\":3}", lapse + 6),
+                    GDN_QUEUE_LATE);
+    doc = load_record(txn, "task", id, &record);
+    CU_ASSERT_EQUAL(record.expires_us, removal);
+    gdn_json_free(doc);
+    expire_at(txn, &test_policy, removal, NULL);
+    CU_ASSERT_FALSE(record_exists(txn, "task", id));
+    check_counts(txn, 0, 0, 0, 0, 0);
     gdn_journal_abort(txn);
     env_close(&env);
 }
