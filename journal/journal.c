@@ -1185,6 +1185,64 @@ int gdn_journal_counter_add(gdn_journal_txn_t *txn, const char *name, int64_t de
     return translate(mdb_put(txn->txn, txn->journal->meta, &k, &v, 0), "put counter");
 }
 
+/* Counts the pages on LMDB's free list, up to `enough`. Only a read transaction may open the
+ * free list; each of its values is a page list whose first word is its length. */
+static int count_free_pages(MDB_env *env, uint64_t enough, uint64_t *out)
+{
+    MDB_txn *read;
+    MDB_cursor *cursor = NULL;
+    int rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &read);
+
+    *out = 0;
+    if (rc != MDB_SUCCESS)
+        return rc;
+    rc = mdb_cursor_open(read, 0, &cursor);
+
+    MDB_val key;
+    MDB_val value;
+
+    for (MDB_cursor_op op = MDB_FIRST; rc == MDB_SUCCESS && *out < enough; op = MDB_NEXT) {
+        rc = mdb_cursor_get(cursor, &key, &value, op);
+        if (rc == MDB_SUCCESS && value.mv_size >= sizeof(size_t))
+            *out += *(const size_t *)value.mv_data;
+    }
+    if (cursor != NULL)
+        mdb_cursor_close(cursor);
+    mdb_txn_abort(read);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+int gdn_journal_in_reserve(gdn_journal_txn_t *txn)
+{
+    MDB_env *env = txn->journal->env;
+    MDB_envinfo info;
+    MDB_stat stat;
+    int rc = mdb_env_info(env, &info);
+
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_stat(env, &stat);
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "env info");
+
+    uint64_t map_pages = info.me_mapsize / stat.ms_psize;
+    uint64_t reserve = map_pages / GDN_JOURNAL_RESERVE_SHARE;
+    uint64_t unused = map_pages > info.me_last_pgno + 1 ? map_pages - info.me_last_pgno - 1 : 0;
+    uint64_t free_pages;
+
+    if (reserve < GDN_JOURNAL_RESERVE_MIN_BYTES / stat.ms_psize)
+        reserve = GDN_JOURNAL_RESERVE_MIN_BYTES / stat.ms_psize;
+    if (reserve > map_pages / 8)
+        reserve = map_pages / 8;
+    if (unused >= reserve)
+        return 0;
+    rc = count_free_pages(env, reserve - unused, &free_pages);
+    if (rc == MDB_READERS_FULL)
+        return 0;
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "count free pages");
+    return unused + free_pages < reserve;
+}
+
 int gdn_journal_usage(gdn_journal_t *journal, uint64_t *map_bytes, uint64_t *used_bytes)
 {
     MDB_envinfo info;

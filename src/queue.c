@@ -334,6 +334,9 @@ int gdn_queue_create(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
         return GDN_ECONFLICT;
     if (rc != GDN_ENOTFOUND)
         return rc;
+    rc = gdn_journal_in_reserve(txn);
+    if (rc != 0)
+        return rc > 0 ? GDN_EJOURNAL_FULL : rc;
 
     rc = gdn_journal_put(txn, key, key_len, json, json_len, 0, 0, NULL);
     if (rc == 0)
@@ -750,6 +753,13 @@ int gdn_queue_register(gdn_journal_txn_t *txn, const gdn_queue_policy_t *policy,
 
     if (rc != 0 && rc != GDN_ENOTFOUND)
         return rc;
+    /* A new worker adds a record; one registering again only changes its own. */
+    if (rc == GDN_ENOTFOUND) {
+        int full = gdn_journal_in_reserve(txn);
+
+        if (full != 0)
+            return full > 0 ? GDN_EJOURNAL_FULL : full;
+    }
 
     gdn_worker_t registered = *worker;
 

@@ -621,8 +621,15 @@ static struct expiry_op {
     const gdn_queue_policy_t *policy;
     gdn_queue_wakeups_t wakeups;
     int handled;
+    int batch; /* deadline entries per pass: EXPIRE_BATCH, or fewer while the map is full */
 } expiry;
 
+/*
+ * Runs one expiry pass. Removing records needs fresh pages too, so on a full map a whole pass
+ * can fail where a smaller one fits: the pass is then halved, down to one entry, and grows back
+ * as passes succeed. That keeps retention freeing space, and leases lapsing, while the map is
+ * full; creates meanwhile get 503.
+ */
 static int apply_expiry(gdn_write_op_t *write, gdn_journal_txn_t *txn)
 {
     struct expiry_op *op = (struct expiry_op *)write;
@@ -631,7 +638,13 @@ static int apply_expiry(gdn_write_op_t *write, gdn_journal_txn_t *txn)
     op->wakeups.count = 0;
     op->wakeups.all = 0;
     op->handled =
-        gdn_queue_expire(txn, op->policy, gdn_clock_now_us(), EXPIRE_BATCH, &op->wakeups, &more);
+        gdn_queue_expire(txn, op->policy, gdn_clock_now_us(), op->batch, &op->wakeups, &more);
+    if (op->handled == GDN_EJOURNAL_FULL && op->batch > 1) {
+        op->batch /= 2;
+        gdn_writer_periodic_again(op->writer);
+    } else if (op->handled >= 0 && op->batch < EXPIRE_BATCH) {
+        op->batch = op->batch * 2 < EXPIRE_BATCH ? op->batch * 2 : EXPIRE_BATCH;
+    }
     if (op->handled > 0 && more)
         gdn_writer_periodic_again(op->writer);
     return op->handled < 0 ? op->handled : 0;
@@ -657,6 +670,7 @@ void gdn_writes_start(gdn_writer_t *writer, const gdn_queue_policy_t *policy)
     expiry.write.done = on_expiry_done;
     expiry.writer = writer;
     expiry.policy = policy;
+    expiry.batch = EXPIRE_BATCH;
     gdn_writer_set_periodic(writer, &expiry.write, EXPIRE_INTERVAL_MS);
 }
 

@@ -322,4 +322,21 @@ int gdn_journal_clear(gdn_journal_txn_t *txn);
  */
 int gdn_journal_usage(gdn_journal_t *journal, uint64_t *map_bytes, uint64_t *used_bytes);
 
+/** The part of the map kept for changes that move work along: a 64th, at least 1 MiB (but
+ * never more than an eighth of a map smaller than 8 MiB). */
+#define GDN_JOURNAL_RESERVE_SHARE 64
+#define GDN_JOURNAL_RESERVE_MIN_BYTES (1u << 20)
+
+/**
+ * Tells whether the room left in the map, never used pages and free ones together, has fallen
+ * to the reserve. Changes that add records (a new task, a new worker) are then to be refused,
+ * so that the reserve stays for claims, completions and expiry, which move work along and let
+ * retention free space; otherwise a full map would refuse those too, and no worker could drain
+ * the queue until a restart with a larger map. Cheap while the map has never-used room beyond
+ * the reserve; past that it counts the free pages in a read transaction of its own, which needs
+ * a free reader slot (without one it answers 0). Write transactions, on the writer thread.
+ * @return 1 within the reserve, 0 outside it, or a journal error.
+ */
+int gdn_journal_in_reserve(gdn_journal_txn_t *txn);
+
 #endif

@@ -1050,6 +1050,67 @@ static void check_big_records(gdn_journal_txn_t *txn, int stored, char *body, si
     check_absent(txn, key);
 }
 
+/* Puts record `big:NNN` with `len` bytes of fill_body in a transaction of its own. */
+static int put_committed(gdn_journal_t *journal, int n, char *body, size_t len)
+{
+    gdn_journal_txn_t *txn = begin_write(journal);
+    char key[32];
+
+    snprintf(key, sizeof(key), "big:%03d", n);
+    fill_body(body, len, n);
+
+    int rc = gdn_journal_put(txn, key, strlen(key), body, len, 0, 0, NULL);
+
+    if (rc == 0)
+        return gdn_journal_commit(txn);
+    gdn_journal_abort(txn);
+    return rc;
+}
+
+static void test_journal__the_reserve_is_reached_before_the_map_is_full(void)
+{
+    struct journal_env env;
+    gdn_journal_t *journal = env_open(&env, 16);
+    size_t len = 16 * 1024;
+    char *body = malloc(len);
+    int stored = 0;
+    int in_reserve = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+
+    /* 16 KiB records reach the 1 MiB reserve of a 16 MiB map within some 900 writes. */
+    while (stored < 2000 && in_reserve == 0) {
+        gdn_journal_txn_t *txn = begin_write(journal);
+
+        in_reserve = gdn_journal_in_reserve(txn);
+        gdn_journal_abort(txn);
+        if (in_reserve == 0 && put_committed(journal, stored, body, len) == 0)
+            stored++;
+    }
+    CU_ASSERT_EQUAL(in_reserve, 1);
+    CU_ASSERT(stored > 500);
+
+    /* The reserve is room that writes can still use. */
+    for (int i = 0; i < 16; i++)
+        CU_ASSERT_EQUAL(put_committed(journal, stored + i, body, len), 0);
+
+    /* Records removed give their pages back, and the journal is out of the reserve. */
+    gdn_journal_txn_t *txn = begin_write(journal);
+
+    for (int i = 0; i < stored / 2; i++) {
+        char key[32];
+
+        snprintf(key, sizeof(key), "big:%03d", i);
+        CU_ASSERT_EQUAL(gdn_journal_delete(txn, key, strlen(key)), 0);
+    }
+    CU_ASSERT_EQUAL(gdn_journal_commit(txn), 0);
+    txn = begin_write(journal);
+    CU_ASSERT_EQUAL(gdn_journal_in_reserve(txn), 0);
+    gdn_journal_abort(txn);
+    free(body);
+    env_close(&env);
+}
+
 static void test_journal__full_map_refuses_write_and_keeps_data(void)
 {
     struct journal_env env;
@@ -1063,17 +1124,7 @@ static void test_journal__full_map_refuses_write_and_keeps_data(void)
 
     /* 64 KiB records fill a 1 MiB map within 16 writes; 64 bounds the loop if they never do. */
     while (stored < 64 && rc == 0) {
-        gdn_journal_txn_t *txn = begin_write(journal);
-        char key[32];
-
-        snprintf(key, sizeof(key), "big:%03d", stored);
-        fill_body(body, len, stored);
-        rc = gdn_journal_put(txn, key, strlen(key), body, len, 0, 0, NULL);
-        if (rc == 0) {
-            rc = gdn_journal_commit(txn);
-        } else {
-            gdn_journal_abort(txn);
-        }
+        rc = put_committed(journal, stored, body, len);
         if (rc == 0)
             stored++;
     }
@@ -1766,6 +1817,8 @@ static CU_TestInfo journal_tests[] = {
     {"an aborted write transaction leaves nothing", test_journal__aborted_write_leaves_nothing},
     {"a full map refuses the write, keeps committed data and grows on reopen",
      test_journal__full_map_refuses_write_and_keeps_data},
+    {"the reserve is reached before the map is full, takes writes, and is left when space frees",
+     test_journal__the_reserve_is_reached_before_the_map_is_full},
     {"opening a missing directory or a path through a file fails with -errno",
      test_journal__open_refuses_missing_directory},
     {"opening a read-only directory fails with -EACCES",
