@@ -101,18 +101,23 @@ static int connections_closed(gdn_loop_t *loop)
            h2o_linklist_is_empty(&loop->ctx.http2._conns);
 }
 
-/* Tells whether a stopping loop may exit now: everything answered and every connection
- * closed, or everything answered a while ago, or the drain deadline passed. */
+/*
+ * Tells whether a stopping loop may exit now: everything answered, and every connection closed
+ * or everything answered a while ago or the drain deadline passed. An operation still with the
+ * writer is waited for even past the deadline: its answer is sent to this loop's receiver,
+ * which must outlive it, and the writer answers every operation (waiting polls are let go when
+ * the loop stops), so only a stalled disk makes this wait long.
+ */
 static int loop_drained(gdn_loop_t *loop)
 {
     int64_t now = gdn_clock_now_us();
 
-    if (now >= loop->server->drain_deadline_us)
-        return 1;
     if (loop->in_flight > 0) {
         loop->answered_at_us = 0;
         return 0;
     }
+    if (now >= loop->server->drain_deadline_us)
+        return 1;
     if (loop->answered_at_us == 0)
         loop->answered_at_us = now;
     return connections_closed(loop) || now - loop->answered_at_us >= LINGER_AFTER_ANSWERS_US;
