@@ -130,7 +130,9 @@ int gdn_metrics_histogram(gdn_buf_t *out, const char *name, const char *labels,
     snprintf(value, sizeof(value), "%.15g\n", (double)sum->sum / scale);
     sample_prefix(out, name, "_sum", labels);
     gdn_buf_append_str(out, value);
-    snprintf(value, sizeof(value), "%" PRIu64 "\n", sum->count);
+    /* The buckets, the sum and the count are read one after another while observations go on:
+     * the count printed is the +Inf bucket's, so that the two always agree as the format asks. */
+    snprintf(value, sizeof(value), "%" PRIu64 "\n", cumulative);
     sample_prefix(out, name, "_count", labels);
     return gdn_buf_append_str(out, value);
 }
