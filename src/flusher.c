@@ -230,9 +230,11 @@ static void note_failure(gdn_flusher_t *flusher, const gdn_s3_request_t *request
 
     if (changed) {
         char quoted[160];
+        char quoted_key[GDN_JOURNAL_KEY_MAX * 4 + 3];
 
         gdn_log(GDN_LOG_ERROR, "flusher", "s3_request_failed", "method=%s key=%s http=%ld code=%s",
-                request->method, key ? key : "-", request->http_status,
+                request->method, gdn_log_quote(key ? key : "-", quoted_key, sizeof(quoted_key)),
+                request->http_status,
                 gdn_log_quote(gdn_s3_failure(request), quoted, sizeof(quoted)));
     }
 }
@@ -569,7 +571,11 @@ static int delete_chunk(gdn_flusher_t *flusher, flush_item_t *items, int from, i
     struct delete_failures failures = {
         .flusher = flusher, .items = items + from, .count = to - from};
 
-    if (gdn_s3_ok(&request)) {
+    /* A 200 that is not a DeleteObjects result (a proxy's or a console's page) deleted nothing. */
+    if (gdn_s3_ok(&request) &&
+        (request.response == NULL || strstr(request.response, "<DeleteResult") == NULL))
+        snprintf(request.error_code, sizeof(request.error_code), "InvalidDeleteResult");
+    if (gdn_s3_ok(&request) && request.error_code[0] == '\0') {
         for (int i = from; i < to; i++)
             items[i].uploaded = items[i].uploaded || deletes_object(&items[i]);
         gdn_s3_delete_errors(&request, on_delete_error, &failures);

@@ -319,8 +319,14 @@ static int setup_transfer(gdn_s3_t *s3, CURL *easy, transfer_t *transfer)
     return 0;
 }
 
+/* The longest key text an answer can hold: S3 keys have at most 1024 bytes, each of which XML
+ * may spell as a six-character entity (`&quot;`). */
+#define LIST_KEY_MAX (6 * 1024 + 1)
+/* The longest continuation token read from a listing. */
+#define LIST_TOKEN_MAX 2048
+
 /* Copies the text between <tag> and </tag>, from `from` on, into out. Returns a pointer past
- * the closing tag, or NULL if absent. */
+ * the closing tag, or NULL if absent; text that does not fit is cut (see xml_fits). */
 static const char *xml_text(const char *from, const char *tag, char *out, size_t size)
 {
     char open[64];
@@ -562,12 +568,51 @@ static size_t xml_unescape(char *text, size_t len)
     return out;
 }
 
+/* Tells whether the text of the first <tag> after `from` fits in `size` bytes with its NUL. */
+static int xml_fits(const char *from, const char *tag, size_t size)
+{
+    char open[64];
+    char close[64];
+
+    snprintf(open, sizeof(open), "<%s>", tag);
+    snprintf(close, sizeof(close), "</%s>", tag);
+
+    const char *start = strstr(from, open);
+    const char *end = start ? strstr(start, close) : NULL;
+
+    return end != NULL && (size_t)(end - start) - strlen(open) < size;
+}
+
+/*
+ * Checks that a 200 answer is a whole ListObjectsV2 result before any key of it is used: its
+ * root element, IsTruncated, a continuation token when it is true, and every key and the token
+ * short enough to read whole. A server that answers 200 with something else (a web console, a
+ * proxy's page) must not pass for an empty bucket, nor a cut key for one that exists.
+ */
+static int listing_valid(const char *response)
+{
+    char truncated[16] = "";
+
+    if (strstr(response, "<ListBucketResult") == NULL ||
+        xml_text(response, "IsTruncated", truncated, sizeof(truncated)) == NULL)
+        return 0;
+    if (strcmp(truncated, "true") == 0 &&
+        !xml_fits(response, "NextContinuationToken", LIST_TOKEN_MAX))
+        return 0;
+    for (const char *at = strstr(response, "<Contents>"); at != NULL;
+         at = strstr(at + 1, "<Contents>")) {
+        if (!xml_fits(at, "Key", LIST_KEY_MAX))
+            return 0;
+    }
+    return 1;
+}
+
 int gdn_s3_list_page(gdn_s3_t *s3, const char *token, int max_keys,
                      void (*on_key)(void *arg, const char *key, size_t key_len), void *arg,
                      char **next, gdn_s3_request_t *failed)
 {
-    char query[2048];
-    char encoded[1536] = "";
+    char query[3 * LIST_TOKEN_MAX + 128];
+    char encoded[3 * LIST_TOKEN_MAX] = "";
 
     *next = NULL;
     if (token != NULL && uri_encode(encoded, sizeof(encoded), token, strlen(token)) == 0)
@@ -579,12 +624,14 @@ int gdn_s3_list_page(gdn_s3_t *s3, const char *token, int max_keys,
     gdn_s3_request_t list = {.method = "GET", .query = query};
 
     gdn_s3_perform(s3, &list, 1);
-    if (!gdn_s3_ok(&list) || list.response == NULL) {
+    if (gdn_s3_ok(&list) && (list.response == NULL || !listing_valid(list.response)))
+        snprintf(list.error_code, sizeof(list.error_code), "InvalidListing");
+    if (!gdn_s3_ok(&list) || list.error_code[0] != '\0') {
         *failed = list;
         return -EIO;
     }
 
-    char key[1024];
+    char key[LIST_KEY_MAX];
     const char *at = list.response;
 
     for (;;) {
@@ -599,7 +646,7 @@ int gdn_s3_list_page(gdn_s3_t *s3, const char *token, int max_keys,
     }
 
     char truncated[16] = "";
-    char token_text[1024] = "";
+    char token_text[LIST_TOKEN_MAX] = "";
 
     xml_text(list.response, "IsTruncated", truncated, sizeof(truncated));
     if (strcmp(truncated, "true") == 0 &&
@@ -629,6 +676,17 @@ static void xml_escape_into(gdn_buf_t *out, const char *text)
             break;
         case '\'':
             gdn_buf_append_str(out, "&apos;");
+            break;
+        /* XML parsers turn a raw CR or CR LF into LF, and may fold other blanks: spelled as
+         * references, they name the key as it is. */
+        case '\r':
+            gdn_buf_append_str(out, "&#xD;");
+            break;
+        case '\n':
+            gdn_buf_append_str(out, "&#xA;");
+            break;
+        case '\t':
+            gdn_buf_append_str(out, "&#x9;");
             break;
         default:
             gdn_buf_append(out, text, 1);
@@ -689,7 +747,7 @@ int gdn_s3_delete_errors(const gdn_s3_request_t *request,
 
     while (at != NULL) {
         const char *error = strstr(at, "<Error>");
-        char key[1024] = "";
+        char key[LIST_KEY_MAX] = "";
         char code[64] = "";
 
         if (error == NULL)

@@ -1005,6 +1005,39 @@ static void test_s3__restore_reproduces_records_and_claim_order(void)
     free(log);
 }
 
+/* A key that XML spells far longer than it is: a worker id of 200 quotes takes 1,207
+ * characters in a listing (`&quot;`). Restore must read it whole. */
+static void test_s3__restore_reads_a_key_that_xml_spells_long(void)
+{
+    gdn_it_server_t srv;
+    gdn_it_server_t restored;
+    gdn_it_client_t client;
+    gdn_it_response_t res;
+    char bucket[BUCKET_SIZE];
+    char body[1024] = "{\"worker_id\":\"";
+    char *output = malloc(OUTPUT_MAX);
+
+    CU_ASSERT_FATAL(output != NULL);
+    for (int i = 0; i < 200; i++)
+        strncat(body, "\\\"", sizeof(body) - strlen(body) - 1);
+    strncat(body, "\",\"capabilities\":[\"quote\"]}", sizeof(body) - strlen(body) - 1);
+    begin_test(&srv, &client, bucket, "flush_interval_ms = 100\n");
+    gdn_it_call(&client, "POST", "/poll/register", body, &res);
+    CU_ASSERT_EQUAL(res.status, 200);
+    gdn_it_response_free(&res);
+    CU_ASSERT_EQUAL(gdn_it_wait_flushed(&client, CATCH_UP_S), 0);
+    end_test(&srv, &client, NULL);
+
+    CU_ASSERT_FATAL(gdn_it_server_init(&restored) == 0);
+    CU_ASSERT_FATAL(gdn_it_s3_configure(&restored, &service, bucket, GDN_IT_S3_SECRET_KEY, NULL) ==
+                    0);
+    CU_ASSERT_EQUAL(run_restore(restored.config_path, restored.data_dir, 0, output), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(output, "restored 1 records"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(output, "1 workers"));
+    gdn_it_server_cleanup(&restored);
+    free(output);
+}
+
 static void test_s3__wrong_secret_degrades_then_recovers(void)
 {
     gdn_it_server_t srv;
@@ -1147,6 +1180,8 @@ static CU_TestInfo s3_tests[] = {
      test_s3__sigkill_with_backlog_uploads_after_restart},
     {"Restore into an empty data directory reproduces every record and the claim order",
      test_s3__restore_reproduces_records_and_claim_order},
+    {"restore reads a 200-quote worker id that the listing spells in 1,207 characters",
+     test_s3__restore_reads_a_key_that_xml_spells_long},
     {"A wrong secret degrades the bucket copy with one error line, and the right one recovers",
      test_s3__wrong_secret_degrades_then_recovers},
     {"An empty journal beside an unreachable bucket exits 4 without serving",
