@@ -333,16 +333,19 @@ static const gdn_json_t *field(const field_reader_t *reader, const char *name)
 typedef struct text_rule {
     size_t min_len;
     size_t max_len;
-    const char *forbidden; /* characters refused besides NUL, or NULL to allow NUL too */
+    const char *forbidden;      /* characters refused besides NUL, or NULL to allow NUL too */
+    const char *forbidden_text; /* how a message names them */
 } text_rule_t;
 
 static const text_rule_t any_text = {.max_len = SIZE_MAX};
 static const text_rule_t field_text = {.max_len = GDN_TASK_FIELD_MAX};
 /* Roles are listed comma-separated in polls; worker ids are part of a record key. */
 static const text_rule_t role_text = {
-    .min_len = 1, .max_len = GDN_JOURNAL_ROLE_MAX, .forbidden = ","};
-static const text_rule_t worker_text = {
-    .min_len = 1, .max_len = GDN_WORKER_ID_MAX, .forbidden = "/"};
+    .min_len = 1, .max_len = GDN_JOURNAL_ROLE_MAX, .forbidden = ",", .forbidden_text = "','"};
+static const text_rule_t worker_text = {.min_len = 1,
+                                        .max_len = GDN_WORKER_ID_MAX,
+                                        .forbidden = GDN_WORKER_ID_FORBIDDEN,
+                                        .forbidden_text = "'/', a control character"};
 
 /* Reads a string field; an unset one keeps *text. @return 1 if it was set and valid. */
 static int read_text(field_reader_t *reader, const char *name, int required,
@@ -366,7 +369,7 @@ static int read_text(field_reader_t *reader, const char *name, int required,
     }
     for (size_t i = 0; rule->forbidden != NULL && i < value->len; i++) {
         if (value->text[i] == '\0' || strchr(rule->forbidden, value->text[i]) != NULL) {
-            fail(reader, "%s holds '%s' or a NUL character", name, rule->forbidden);
+            fail(reader, "%s holds %s or a NUL character", name, rule->forbidden_text);
             return 0;
         }
     }

@@ -214,6 +214,15 @@ static int read_wait(const char *query, size_t query_len, gdn_poll_params_t *par
     return 0;
 }
 
+/* Tells whether a worker id holds NUL or a byte of GDN_WORKER_ID_FORBIDDEN. */
+static int worker_id_forbidden(const char *id, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (id[i] == '\0' || strchr(GDN_WORKER_ID_FORBIDDEN, id[i]) != NULL)
+            return 1;
+    return 0;
+}
+
 int gdn_request_poll_read(const char *query, size_t query_len, gdn_poll_params_t *params,
                           gdn_problems_t *problems)
 {
@@ -242,12 +251,11 @@ int gdn_request_poll_read(const char *query, size_t query_len, gdn_poll_params_t
         gdn_problems_add(problems, "query", "worker_id", "string_too_long",
                          "String should have at most 200 characters");
         rc = GDN_EINVALID;
-    } else if (memchr(params->worker_id, '\0', params->worker_id_len) != NULL ||
-               memchr(params->worker_id, '/', params->worker_id_len) != NULL) {
+    } else if (worker_id_forbidden(params->worker_id, params->worker_id_len)) {
         /* The same rule as a registered worker's id: the id names the tasks it holds in the
-         * journal's keys, where a NUL would end it early. */
+         * journal's keys, where a NUL would end it early, and its record in the bucket. */
         gdn_problems_add(problems, "query", "worker_id", "value_error",
-                         "Value error, worker_id must not contain '/' or NUL characters");
+                         GDN_WORKER_ID_FORBIDDEN_MSG);
         rc = GDN_EINVALID;
     } else if (!gdn_json_utf8_valid(params->worker_id, params->worker_id_len)) {
         /* A claim writes the id into the task as assigned_to, and JSON holds UTF-8 only. */

@@ -172,16 +172,16 @@ static const string_rule_t role_rule = {
 static const string_rule_t worker_id_rule = {
     .min_len = 1,
     .max_len = GDN_WORKER_ID_MAX,
-    .forbidden = "/",
-    .forbidden_msg = "Value error, worker_id must not contain '/' or NUL characters",
+    .forbidden = GDN_WORKER_ID_FORBIDDEN,
+    .forbidden_msg = GDN_WORKER_ID_FORBIDDEN_MSG,
 };
 
 static const string_rule_t nullable_worker_id_rule = {
     .min_len = 1,
     .max_len = GDN_WORKER_ID_MAX,
     .nullable = true,
-    .forbidden = "/",
-    .forbidden_msg = "Value error, worker_id must not contain '/' or NUL characters",
+    .forbidden = GDN_WORKER_ID_FORBIDDEN,
+    .forbidden_msg = GDN_WORKER_ID_FORBIDDEN_MSG,
 };
 
 /* Any string is a task id to look up: one that names no task is "not found", not invalid. */

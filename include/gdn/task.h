@@ -16,6 +16,18 @@
 
 /** Longest worker id accepted, in bytes; it is part of a record key. */
 #define GDN_WORKER_ID_MAX 200
+/**
+ * Bytes a worker id may not hold besides NUL: '/' and the control characters. The id is part of
+ * an object key in the bucket, which S3 servers read from XML: XML 1.0 has no way to write most
+ * control characters, and changes CR into LF.
+ */
+#define GDN_WORKER_ID_FORBIDDEN                                                                    \
+    "/\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16"    \
+    "\x17\x18\x19"                                                                                 \
+    "\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
+/** The message of a worker id that holds one of them. */
+#define GDN_WORKER_ID_FORBIDDEN_MSG                                                                \
+    "Value error, worker_id must not contain '/', control or NUL characters"
 /** Longest `project_id`, `observation_id` or `task_type`, in bytes. */
 #define GDN_TASK_FIELD_MAX 1024
 /** Default and bounds of a task's attempts, and the longest lease, in seconds. */

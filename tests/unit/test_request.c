@@ -105,8 +105,9 @@ static void test_request__poll_parameters_split_roles_and_bound_the_wait(void)
 static void test_request__poll_worker_id_follows_the_registration_rule(void)
 {
     static const char *const refused[] = {
-        "worker_id=",      "worker_id=pi%00x", "worker_id=pi%2Fx",   "worker_id=a/b",
-        "worker_id=pi%FF", "worker_id=%C3",    "worker_id=%ED%A0%80"};
+        "worker_id=",          "worker_id=pi%00x", "worker_id=pi%2Fx",
+        "worker_id=a/b",       "worker_id=pi%FF",  "worker_id=%C3",
+        "worker_id=%ED%A0%80", "worker_id=r%0Ds",  "worker_id=c%01d"};
     static const char *const taken[] = {"worker_id=pi-1", "worker_id=%C3%A9t%C3%A9+1"};
     gdn_poll_params_t params;
     gdn_problems_t problems;

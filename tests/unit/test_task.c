@@ -110,7 +110,7 @@ typedef struct field_case {
     "int_parsing_size", "Unable to parse input string as an integer, exceeds maximum size"
 #define LITERAL "literal_error", "Input should be 'completed', 'failed' or 'retry'"
 #define ROLE_CHARS "value_error", "Value error, role must not contain ',' or NUL characters"
-#define WORKER_CHARS "value_error", "Value error, worker_id must not contain '/' or NUL characters"
+#define WORKER_CHARS "value_error", GDN_WORKER_ID_FORBIDDEN_MSG
 #define AT_LEAST_1 "greater_than_equal", "Input should be greater than or equal to 1"
 #define DATETIME "datetime_parsing", "Input should be a valid datetime"
 #define NUMBER_TYPE "float_type", "Input should be a valid number"
@@ -656,6 +656,9 @@ static void test_task__register_and_heartbeat_refuse_each_wrong_field(void)
         {"{\"worker_id\":\"\"}", "worker_id", TOO_SHORT},
         {"{\"worker_id\":\"a/b\"}", "worker_id", WORKER_CHARS},
         {"{\"worker_id\":\"a\\u0000\"}", "worker_id", WORKER_CHARS},
+        {"{\"worker_id\":\"r\\rs\"}", "worker_id", WORKER_CHARS},
+        {"{\"worker_id\":\"c\\u0001d\"}", "worker_id", WORKER_CHARS},
+        {"{\"worker_id\":\"del\\u007f\"}", "worker_id", WORKER_CHARS},
     };
 
     check_field_cases(BODY_REGISTER, cases, sizeof(cases) / sizeof(cases[0]));
