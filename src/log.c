@@ -128,6 +128,12 @@ void gdn_log(gdn_log_level_t level, const char *module, const char *event, const
         used = append_fields(line, used, fmt, args);
         va_end(args);
     }
+    /* Values should come through gdn_log_quote; a control character that did not still never
+     * ends the line early, where it would let a client-chosen string forge a log line. */
+    for (size_t i = 0; i < used; i++) {
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = '?';
+    }
     line[used++] = '\n';
 
     /* Nothing useful can be done if stderr is gone; a signal before any byte is retried. */

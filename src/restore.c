@@ -221,8 +221,12 @@ static int read_objects(gdn_s3_t *s3, char **keys, gdn_s3_request_t *requests, s
             if (gdn_s3_ok(&requests[i]))
                 continue;
             if (attempt == RESTORE_ATTEMPTS || get_failed_for_good(&requests[i])) {
-                gdn_log(GDN_LOG_ERROR, "restore", "get_failed", "key=%s attempts=%d code=\"%s\"",
-                        requests[i].key, attempt, gdn_s3_failure(&requests[i]));
+                char quoted[GDN_JOURNAL_KEY_MAX * 4 + 3];
+                char code[160];
+
+                gdn_log(GDN_LOG_ERROR, "restore", "get_failed", "key=%s attempts=%d code=%s",
+                        gdn_log_quote(requests[i].key, quoted, sizeof(quoted)), attempt,
+                        gdn_log_quote(gdn_s3_failure(&requests[i]), code, sizeof(code)));
                 return -EIO;
             }
 
