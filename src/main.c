@@ -338,21 +338,25 @@ static void block_signals(sigset_t *stop)
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* Tells whether the journal holds no records. */
+/* Tells whether the journal holds no records and no changes for the bucket. A journal whose
+ * last records were removed while the bucket was out of reach still holds their deletions: it
+ * is newer than the bucket, which must not be restored over it. */
 static int journal_empty(gdn_journal_t *journal)
 {
     gdn_journal_reader_t *reader;
     gdn_journal_txn_t *txn;
     int64_t records = -1;
+    int64_t changes = -1;
 
     if (gdn_journal_reader_open(journal, &reader) != 0)
         return 0;
     if (gdn_journal_read_begin(reader, &txn) == 0) {
         records = gdn_journal_record_count(txn);
+        changes = gdn_journal_dirty_count(txn);
         gdn_journal_read_end(reader);
     }
     gdn_journal_reader_close(reader);
-    return records == 0;
+    return records == 0 && changes == 0;
 }
 
 static void log_restore(const gdn_restore_report_t *report)
