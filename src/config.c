@@ -43,6 +43,9 @@ struct config_key {
 };
 
 static int check_origins(const char *value, char *reason, size_t reason_size);
+static int check_endpoint(const char *value, char *reason, size_t reason_size);
+static int check_bucket(const char *value, char *reason, size_t reason_size);
+static int check_region(const char *value, char *reason, size_t reason_size);
 
 /* clang-format off */
 #define KEY(field, kind, min, max, secret, env, default_value, check) \
@@ -65,12 +68,12 @@ static const struct config_key config_keys[] = {
     KEY(cors_origins, KIND_STRING, 0, 0, false, NULL, "*", check_origins),
     KEY(tls_cert, KIND_OPTIONAL, 0, 0, false, NULL, NULL, NULL),
     KEY(tls_key, KIND_OPTIONAL, 0, 0, false, NULL, NULL, NULL),
-    KEY(minio_endpoint, KIND_OPTIONAL, 0, 0, false, "MINIO_ENDPOINT", NULL, NULL),
+    KEY(minio_endpoint, KIND_OPTIONAL, 0, 0, false, "MINIO_ENDPOINT", NULL, check_endpoint),
     KEY(minio_access_key, KIND_OPTIONAL, 0, 0, false, "MINIO_ACCESS_KEY", NULL, NULL),
     KEY(minio_secret_key, KIND_OPTIONAL, 0, 0, true, "MINIO_SECRET_KEY", NULL, NULL),
     KEY(minio_secure, KIND_BOOL, 0, 1, false, "MINIO_SECURE", "false", NULL),
-    KEY(minio_bucket, KIND_STRING, 0, 0, false, "MINIO_BUCKET", "garden-orchestrator", NULL),
-    KEY(minio_region, KIND_STRING, 0, 0, false, "MINIO_REGION", "us-east-1", NULL),
+    KEY(minio_bucket, KIND_STRING, 0, 0, false, "MINIO_BUCKET", "garden-orchestrator", check_bucket),
+    KEY(minio_region, KIND_STRING, 0, 0, false, "MINIO_REGION", "us-east-1", check_region),
     KEY(s3_connect_timeout_ms, KIND_INT, 100, 600000, false, NULL, "5000", NULL),
     KEY(s3_timeout_ms, KIND_INT, 100, 3600000, false, NULL, "30000", NULL),
     KEY(flush_interval_ms, KIND_INT, 10, 3600000, false, NULL, "1000", NULL),
@@ -179,7 +182,7 @@ static int store_string(gdn_config_t *cfg, const struct config_key *key, const c
         set_error(reason, reason_size, "must not be empty");
         return GDN_ECONFIG;
     }
-    if (key->check != NULL) {
+    if (key->check != NULL && value[0] != '\0') {
         int rc = key->check(value, reason, reason_size);
 
         if (rc != 0)
@@ -280,6 +283,79 @@ static int check_origins(const char *value, char *reason, size_t reason_size)
     if (count > GDN_CONFIG_MAX_ORIGINS) {
         set_error(reason, reason_size, "lists %d origins; at most %d are allowed", count,
                   GDN_CONFIG_MAX_ORIGINS);
+        return GDN_ECONFIG;
+    }
+    return 0;
+}
+
+/*
+ * An S3 endpoint: `host[:port]`, or a URL `http://` or `https://` (either case) of that, with
+ * at most a closing '/'. A path would be signed as part of every key and mislead the client.
+ */
+static int check_endpoint(const char *value, char *reason, size_t reason_size)
+{
+    const char *host = value;
+
+    if (strncasecmp(host, "http://", 7) == 0)
+        host += 7;
+    else if (strncasecmp(host, "https://", 8) == 0)
+        host += 8;
+
+    size_t len = strcspn(host, "/");
+    const char *colon = memchr(host, ':', len);
+    const char *bracket = host[0] == '[' ? memchr(host, ']', len) : NULL;
+
+    if (bracket != NULL)
+        colon = bracket + 1 < host + len && bracket[1] == ':' ? bracket + 1 : NULL;
+
+    size_t name_len = colon != NULL ? (size_t)(colon - host) : len;
+    int port_ok = 1;
+
+    if (colon != NULL) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+
+        port_ok = end == host + len && end > colon + 1 && port >= 1 && port <= 65535;
+    }
+    if (name_len == 0 || name_len > 253 || !port_ok || strpbrk(value, " \t") != NULL ||
+        (host[len] == '/' && host[len + 1] != '\0')) {
+        set_error(reason, reason_size,
+                  "\"%s\" is not host[:port] or an http:// or https:// URL of one", value);
+        return GDN_ECONFIG;
+    }
+    return 0;
+}
+
+/* A bucket name as S3 and MinIO take it: 3 to 63 lower-case letters, digits, '.' and '-',
+ * beginning and ending with a letter or digit. */
+static int check_bucket(const char *value, char *reason, size_t reason_size)
+{
+    size_t len = strlen(value);
+    int ok = len >= 3 && len <= 63 && isalnum((unsigned char)value[0]) &&
+             isalnum((unsigned char)value[len - 1]);
+
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (value[i] >= 'a' && value[i] <= 'z') || (value[i] >= '0' && value[i] <= '9') ||
+             value[i] == '.' || value[i] == '-';
+    if (!ok) {
+        set_error(reason, reason_size,
+                  "\"%s\" is not a bucket name (3 to 63 of a-z, 0-9, '.' and '-')", value);
+        return GDN_ECONFIG;
+    }
+    return 0;
+}
+
+/* A region name, which is signed into every request: 1 to 32 of a-z, 0-9 and '-'. */
+static int check_region(const char *value, char *reason, size_t reason_size)
+{
+    size_t len = strlen(value);
+    int ok = len >= 1 && len <= 32;
+
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (value[i] >= 'a' && value[i] <= 'z') || (value[i] >= '0' && value[i] <= '9') ||
+             value[i] == '-';
+    if (!ok) {
+        set_error(reason, reason_size, "\"%s\" is not a region name (a-z, 0-9 and '-')", value);
         return GDN_ECONFIG;
     }
     return 0;

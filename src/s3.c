@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gdn/buf.h"
 #include "gdn/error.h"
@@ -95,10 +96,10 @@ int gdn_s3_open(gdn_s3_t **out, const gdn_s3_config_t *config, char *err, size_t
     const char *endpoint = config->endpoint;
     const char *scheme = config->secure ? "https" : "http";
 
-    if (strncmp(endpoint, "http://", 7) == 0) {
+    if (strncasecmp(endpoint, "http://", 7) == 0) {
         scheme = "http";
         endpoint += 7;
-    } else if (strncmp(endpoint, "https://", 8) == 0) {
+    } else if (strncasecmp(endpoint, "https://", 8) == 0) {
         scheme = "https";
         endpoint += 8;
     }

@@ -309,6 +309,19 @@ static void test_config__booleans_accept_every_spelling(void)
     gdn_config_free(&cfg);
 }
 
+static void test_config__endpoints_take_a_host_port_or_url(void)
+{
+    static const char *const endpoints[] = {"minio:9000",         "HTTP://minio:9000",
+                                            "https://s3.example", "https://s3.example/",
+                                            "[::1]:9000",         "10.0.0.5"};
+    gdn_config_t cfg;
+
+    init_config(&cfg);
+    for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
+        set_ok(&cfg, "minio_endpoint", endpoints[i]);
+    gdn_config_free(&cfg);
+}
+
 static void test_config__empty_optional_string_unsets(void)
 {
     gdn_config_t cfg;
@@ -378,6 +391,26 @@ static void test_config__bad_values_are_rejected_with_a_reason(void)
          "cors_origins: \"https://a.example,,https://b.example\" has an empty entry"},
         {"cors_origins", "https://a.example, ",
          "cors_origins: \"https://a.example, \" has an empty entry"},
+        {"minio_endpoint", "http://",
+         "minio_endpoint: \"http://\" is not host[:port] or an http:// or https:// URL of one"},
+        {"minio_endpoint", "minio:0",
+         "minio_endpoint: \"minio:0\" is not host[:port] or an http:// or https:// URL of one"},
+        {"minio_endpoint", "minio:99999",
+         "minio_endpoint: \"minio:99999\" is not host[:port] or an http:// or https:// URL of "
+         "one"},
+        {"minio_endpoint", "minio:9000/garden",
+         "minio_endpoint: \"minio:9000/garden\" is not host[:port] or an http:// or https:// "
+         "URL of one"},
+        {"minio_endpoint", "mi nio",
+         "minio_endpoint: \"mi nio\" is not host[:port] or an http:// or https:// URL of one"},
+        {"minio_bucket", "b2",
+         "minio_bucket: \"b2\" is not a bucket name (3 to 63 of a-z, 0-9, '.' and '-')"},
+        {"minio_bucket", "Tasks",
+         "minio_bucket: \"Tasks\" is not a bucket name (3 to 63 of a-z, 0-9, '.' and '-')"},
+        {"minio_bucket", "tasks-",
+         "minio_bucket: \"tasks-\" is not a bucket name (3 to 63 of a-z, 0-9, '.' and '-')"},
+        {"minio_region", "eu west",
+         "minio_region: \"eu west\" is not a region name (a-z, 0-9 and '-')"},
         {"colour", "blue", "unknown key \"colour\""},
     };
     gdn_config_t cfg;
@@ -441,8 +474,8 @@ static void test_config__file_with_comments_quotes_and_blank_lines(void)
                "port=8080   # the port\n"
                "\t\n"
                "data_dir = \"/srv/garden data\"  # quoted, with a space\n"
-               "minio_bucket = \"a # not a comment\"\n"
-               "minio_region = eu#1\n"
+               "tls_key = \"a # not a comment\"\n"
+               "minio_access_key = eu#1\n"
                "cors_origins = https://a.example\r\n"
                "tls_cert = \"\"\n"
                "minio_endpoint =\n"
@@ -456,8 +489,8 @@ static void test_config__file_with_comments_quotes_and_blank_lines(void)
     CU_ASSERT_STRING_EQUAL(cfg.host, "127.0.0.1");
     CU_ASSERT_EQUAL(cfg.port, 8080);
     CU_ASSERT_STRING_EQUAL(cfg.data_dir, "/srv/garden data");
-    CU_ASSERT_STRING_EQUAL(cfg.minio_bucket, "a # not a comment");
-    CU_ASSERT_STRING_EQUAL(cfg.minio_region, "eu#1");
+    CU_ASSERT_STRING_EQUAL(cfg.tls_key, "a # not a comment");
+    CU_ASSERT_STRING_EQUAL(cfg.minio_access_key, "eu#1");
     CU_ASSERT_STRING_EQUAL(cfg.cors_origins, "https://a.example");
     CU_ASSERT_PTR_NULL(cfg.tls_cert);
     CU_ASSERT_PTR_NULL(cfg.minio_endpoint);
@@ -765,6 +798,8 @@ static CU_TestInfo config_tests[] = {
     {"booleans accept true/false, yes/no, on/off and 1/0 in any case",
      test_config__booleans_accept_every_spelling},
     {"an empty value unsets an optional string", test_config__empty_optional_string_unsets},
+    {"an S3 endpoint is host[:port] or an http:// or https:// URL of one, either case",
+     test_config__endpoints_take_a_host_port_or_url},
     {"bad values are rejected with a reason and change nothing",
      test_config__bad_values_are_rejected_with_a_reason},
     {"more than the allowed number of origins is rejected",
