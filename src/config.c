@@ -326,18 +326,31 @@ static int check_endpoint(const char *value, char *reason, size_t reason_size)
     return 0;
 }
 
+/* Tells whether `value` has `min` to `max` bytes, each a lower-case letter, a digit or one of
+ * `extra`. */
+static int name_of(const char *value, size_t min, size_t max, const char *extra)
+{
+    size_t len = strlen(value);
+
+    if (len < min || len > max)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = value[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr(extra, c) != NULL))
+            return 0;
+    }
+    return 1;
+}
+
 /* A bucket name as S3 and MinIO take it: 3 to 63 lower-case letters, digits, '.' and '-',
  * beginning and ending with a letter or digit. */
 static int check_bucket(const char *value, char *reason, size_t reason_size)
 {
     size_t len = strlen(value);
-    int ok = len >= 3 && len <= 63 && isalnum((unsigned char)value[0]) &&
-             isalnum((unsigned char)value[len - 1]);
 
-    for (size_t i = 0; ok && i < len; i++)
-        ok = (value[i] >= 'a' && value[i] <= 'z') || (value[i] >= '0' && value[i] <= '9') ||
-             value[i] == '.' || value[i] == '-';
-    if (!ok) {
+    if (!name_of(value, 3, 63, ".-") || !isalnum((unsigned char)value[0]) ||
+        !isalnum((unsigned char)value[len - 1])) {
         set_error(reason, reason_size,
                   "\"%s\" is not a bucket name (3 to 63 of a-z, 0-9, '.' and '-')", value);
         return GDN_ECONFIG;
@@ -348,13 +361,7 @@ static int check_bucket(const char *value, char *reason, size_t reason_size)
 /* A region name, which is signed into every request: 1 to 32 of a-z, 0-9 and '-'. */
 static int check_region(const char *value, char *reason, size_t reason_size)
 {
-    size_t len = strlen(value);
-    int ok = len >= 1 && len <= 32;
-
-    for (size_t i = 0; ok && i < len; i++)
-        ok = (value[i] >= 'a' && value[i] <= 'z') || (value[i] >= '0' && value[i] <= '9') ||
-             value[i] == '-';
-    if (!ok) {
+    if (!name_of(value, 1, 32, "-")) {
         set_error(reason, reason_size, "\"%s\" is not a region name (a-z, 0-9 and '-')", value);
         return GDN_ECONFIG;
     }
