@@ -14,12 +14,13 @@
  * poll therefore heartbeats up to about 10 s apart, far inside worker_ttl_s.
  *
  * Every 10 s it prints one line: tasks created and completed in the interval, the latency of
- * POST /tasks and of POST /poll/complete, the pending depth from GET /stats, the server's
- * resident memory and the journal's size. The memory comes from /proc/PID/status when --pid
- * names the server (VmRSS and RssAnon: LMDB's map is file-backed, so the pages of the journal
- * it touches count in VmRSS but not in RssAnon, which is where a leak would show), else from
- * GET /metrics (process_resident_memory_bytes, which is VmRSS alone). The journal's size is
- * that of DATA_DIR/data.mdb when --data-dir is given.
+ * POST /tasks and of POST /poll/complete, the pending depth and the upload backlog
+ * (dirty_records) from GET /stats, the server's resident memory and the journal's size. The
+ * memory comes from /proc/PID/status when --pid names the server (VmRSS and RssAnon: LMDB's
+ * map is file-backed, so the pages of the journal it touches count in VmRSS but not in
+ * RssAnon, which is where a leak would show), else from GET /metrics
+ * (process_resident_memory_bytes, which is VmRSS alone). The journal's size is that of
+ * DATA_DIR/data.mdb when --data-dir is given.
  *
  * At the deadline the frontend stops; the workers go on until their poll comes back empty or
  * 15 s have passed, so that the queue drains, and then a summary is printed.
@@ -130,6 +131,7 @@ typedef struct sample {
     double elapsed_s;
     uint64_t completed; /* tasks completed by then */
     long long pending;
+    long long backlog; /* changes not yet uploaded (dirty_records), -1 when unknown */
     long long vm_rss_kb;
     long long rss_anon_kb;
     long long rss_file_kb;
@@ -263,12 +265,15 @@ static void take_sample(bench_t *bench, sample_t *sample)
     *sample = (sample_t){.elapsed_s = (double)(bench_now_ns() - bench->start_ns) / 1e9,
                          .completed = bench->total.done[REQ_COMPLETE],
                          .pending = -1,
+                         .backlog = -1,
                          .vm_rss_kb = -1,
                          .rss_anon_kb = -1,
                          .rss_file_kb = -1,
                          .journal_bytes = -1};
-    if (probe_get(bench, "/stats", &answer) == 0)
+    if (probe_get(bench, "/stats", &answer) == 0) {
         sample->pending = number_after(answer.text, "\"pending_tasks\":");
+        sample->backlog = number_after(answer.text, "\"dirty_records\":");
+    }
     if (settings->pid <= 0 || read_proc_memory((long)settings->pid, sample) != 0) {
         if (probe_get(bench, "/metrics", &answer) == 0) {
             long long bytes = number_after(answer.text, "\nprocess_resident_memory_bytes ");
@@ -607,11 +612,11 @@ static double bytes_to_mib(long long bytes)
 
 static void print_header(void)
 {
-    printf("%7s %8s %7s %8s %7s | %-20s | %-20s | %8s | %8s %8s | %8s | %6s\n", "time s", "created",
-           "/s", "complete", "/s", "create ms p50/p99/max", "complete ms p50/p99/max", "pending",
-           "VmRSS", "RssAnon", "journal", "errors");
-    printf("%7s %8s %7s %8s %7s | %-20s | %-20s | %8s | %8s %8s | %8s | %6s\n", "", "", "", "", "",
-           "", "", "", "MiB", "MiB", "MiB", "");
+    printf("%7s %8s %7s %8s %7s | %-20s | %-20s | %8s %8s | %8s %8s | %8s | %6s\n", "time s",
+           "created", "/s", "complete", "/s", "create ms p50/p99/max", "complete ms p50/p99/max",
+           "pending", "backlog", "VmRSS", "RssAnon", "journal", "errors");
+    printf("%7s %8s %7s %8s %7s | %-20s | %-20s | %8s %8s | %8s %8s | %8s | %6s\n", "", "", "", "",
+           "", "", "", "", "", "MiB", "MiB", "MiB", "");
 }
 
 static void format_latency(char *out, size_t size, const bench_histogram_t *latency)
@@ -637,12 +642,12 @@ static void print_interval(bench_t *bench, const sample_t *sample, double second
 
     format_latency(create, sizeof(create), &tally->latency[REQ_CREATE]);
     format_latency(complete, sizeof(complete), &tally->latency[REQ_COMPLETE]);
-    printf("%7.1f %8" PRIu64 " %7.1f %8" PRIu64 " %7.1f | %-20s | %-20s | %8lld | %8.1f %8.1f | "
-           "%8.1f | %6" PRIu64 "\n",
+    printf("%7.1f %8" PRIu64 " %7.1f %8" PRIu64 " %7.1f | %-20s | %-20s | %8lld %8lld | "
+           "%8.1f %8.1f | %8.1f | %6" PRIu64 "\n",
            sample->elapsed_s, tally->done[REQ_CREATE], (double)tally->done[REQ_CREATE] / seconds,
            tally->done[REQ_COMPLETE], (double)tally->done[REQ_COMPLETE] / seconds, create, complete,
-           sample->pending, kb_to_mib(sample->vm_rss_kb), kb_to_mib(sample->rss_anon_kb),
-           bytes_to_mib(sample->journal_bytes), failures(tally));
+           sample->pending, sample->backlog, kb_to_mib(sample->vm_rss_kb),
+           kb_to_mib(sample->rss_anon_kb), bytes_to_mib(sample->journal_bytes), failures(tally));
     fflush(stdout);
 }
 
@@ -666,8 +671,11 @@ static void print_growth(const char *name, long long from_kb, long long to_kb, u
         printf("  %-8s growth per 100k tasks: unknown\n", name);
         return;
     }
-    printf("  %-8s %+.1f MiB over %" PRIu64 " tasks = %+.2f MiB per 100k tasks\n", name,
-           kb_to_mib(to_kb - from_kb), tasks, kb_to_mib(to_kb - from_kb) * 1e5 / (double)tasks);
+    /* Not kb_to_mib: a shrink is a negative difference, which that reads as "unknown". */
+    double change_mib = (double)(to_kb - from_kb) / 1024.0;
+
+    printf("  %-8s %+.1f MiB over %" PRIu64 " tasks = %+.2f MiB per 100k tasks\n", name, change_mib,
+           tasks, change_mib * 1e5 / (double)tasks);
 }
 
 static void print_memory_row(const char *name, const sample_t *sample)
