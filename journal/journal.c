@@ -1212,9 +1212,15 @@ static int count_free_pages(MDB_env *env, uint64_t enough, uint64_t *out)
     return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
 }
 
-int gdn_journal_in_reserve(gdn_journal_txn_t *txn)
+/* The map's size in pages, its reserve in pages, and the last committed page number. */
+typedef struct map_room {
+    uint64_t map_pages;
+    uint64_t reserve;
+    uint64_t last_pgno;
+} map_room_t;
+
+static int read_map_room(MDB_env *env, map_room_t *room)
 {
-    MDB_env *env = txn->journal->env;
     MDB_envinfo info;
     MDB_stat stat;
     int rc = mdb_env_info(env, &info);
@@ -1223,16 +1229,30 @@ int gdn_journal_in_reserve(gdn_journal_txn_t *txn)
         rc = mdb_env_stat(env, &stat);
     if (rc != MDB_SUCCESS)
         return translate(rc, "env info");
+    room->map_pages = info.me_mapsize / stat.ms_psize;
+    room->reserve = room->map_pages / GDN_JOURNAL_RESERVE_SHARE;
+    if (room->reserve < GDN_JOURNAL_RESERVE_MIN_BYTES / stat.ms_psize)
+        room->reserve = GDN_JOURNAL_RESERVE_MIN_BYTES / stat.ms_psize;
+    if (room->reserve > room->map_pages / 8)
+        room->reserve = room->map_pages / 8;
+    room->last_pgno = info.me_last_pgno;
+    return 0;
+}
 
-    uint64_t map_pages = info.me_mapsize / stat.ms_psize;
-    uint64_t reserve = map_pages / GDN_JOURNAL_RESERVE_SHARE;
-    uint64_t unused = map_pages > info.me_last_pgno + 1 ? map_pages - info.me_last_pgno - 1 : 0;
+int gdn_journal_in_reserve(gdn_journal_txn_t *txn)
+{
+    MDB_env *env = txn->journal->env;
+    map_room_t room;
+    int rc = read_map_room(env, &room);
+
+    if (rc != 0)
+        return rc;
+
+    uint64_t map_pages = room.map_pages;
+    uint64_t reserve = room.reserve;
+    uint64_t unused = map_pages > room.last_pgno + 1 ? map_pages - room.last_pgno - 1 : 0;
     uint64_t free_pages;
 
-    if (reserve < GDN_JOURNAL_RESERVE_MIN_BYTES / stat.ms_psize)
-        reserve = GDN_JOURNAL_RESERVE_MIN_BYTES / stat.ms_psize;
-    if (reserve > map_pages / 8)
-        reserve = map_pages / 8;
     if (unused >= reserve)
         return 0;
     rc = count_free_pages(env, reserve - unused, &free_pages);
@@ -1241,6 +1261,34 @@ int gdn_journal_in_reserve(gdn_journal_txn_t *txn)
     if (rc != MDB_SUCCESS)
         return translate(rc, "count free pages");
     return unused + free_pages < reserve;
+}
+
+int gdn_journal_txn_reaches_reserve(gdn_journal_txn_t *txn)
+{
+    gdn_journal_t *journal = txn->journal;
+    MDB_dbi dbis[6 + GDN_JOURNAL_INDEX_COUNT] = {
+        journal->records, journal->pending, journal->pending_all, journal->dirty, journal->meta};
+    size_t count = 5;
+    map_room_t room;
+    uint64_t used = 0;
+    int rc = read_map_room(journal->env, &room);
+
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < GDN_JOURNAL_INDEX_COUNT; i++)
+        dbis[count++] = journal->indexes[i];
+    /* The main database, which holds the named ones. */
+    rc = mdb_dbi_open(txn->txn, NULL, 0, &dbis[count++]);
+    for (size_t i = 0; i < count && rc == MDB_SUCCESS; i++) {
+        MDB_stat stat;
+
+        rc = mdb_stat(txn->txn, dbis[i], &stat);
+        if (rc == MDB_SUCCESS)
+            used += stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages;
+    }
+    if (rc != MDB_SUCCESS)
+        return translate(rc, "stat");
+    return used + room.reserve > room.map_pages;
 }
 
 int gdn_journal_usage(gdn_journal_t *journal, uint64_t *map_bytes, uint64_t *used_bytes)

@@ -606,6 +606,48 @@ static int stored(import_run_t *run, const char *key)
     return rc == 0 ? 1 : rc;
 }
 
+/* How far ahead of this clock a recorded time may be: the old service's clock may have been
+ * off a little, but a time days ahead would keep a worker alive or a task unexpired for good. */
+#define FUTURE_SKEW_US (86400 * US_PER_S)
+
+/* Names the first of the times that lies too far ahead of `now_us`, or returns NULL. */
+static const char *time_ahead(int64_t now_us, const int64_t *times, const char *const *names,
+                              size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (times[i] > now_us + FUTURE_SKEW_US)
+            return names[i];
+    }
+    return NULL;
+}
+
+/* Checks what the server itself could never have stored: times ahead of now, and more
+ * attempts than allowed. Returns 0, or GDN_EINVALID with the reason. */
+static int check_task_plausible(const import_run_t *run, const gdn_task_t *task, char *reason,
+                                size_t reason_size)
+{
+    static const char *const names[] = {"created_at", "updated_at", "assigned_at", "completed_at"};
+    const int64_t times[] = {task->created_us, task->updated_us, task->assigned_us,
+                             task->completed_us};
+    const char *ahead = time_ahead(run->now_us, times, names, 4);
+
+    if (ahead != NULL) {
+        snprintf(reason, reason_size, "%s is more than a day in the future", ahead);
+        return GDN_EINVALID;
+    }
+    if (task->attempts > task->max_attempts) {
+        snprintf(reason, reason_size, "attempts is above max_attempts");
+        return GDN_EINVALID;
+    }
+    if (task->status == GDN_TASK_PENDING && task->attempts == task->max_attempts) {
+        snprintf(reason, reason_size,
+                 "a pending task must have attempts left: attempts is "
+                 "max_attempts");
+        return GDN_EINVALID;
+    }
+    return 0;
+}
+
 /* Decodes an item's value as a task (for task:ID and completed:ID) with the id of its key. */
 static int read_item_task(import_run_t *run, item_t *item, char *reason, size_t reason_size)
 {
@@ -622,6 +664,8 @@ static int read_item_task(import_run_t *run, item_t *item, char *reason, size_t 
         snprintf(reason, reason_size, "the key's id differs from the object's id");
         rc = GDN_EINVALID;
     }
+    if (rc == 0)
+        rc = check_task_plausible(run, &item->task, reason, reason_size);
     return rc;
 }
 
@@ -697,6 +741,16 @@ static int judge_worker(import_run_t *run, item_t *item)
                     memcmp(worker.worker_id, item->entry->key + 7, worker.worker_id_len) != 0)) {
         snprintf(reason, sizeof(reason), "the key's id differs from the object's worker_id");
         rc = GDN_EINVALID;
+    }
+    if (rc == 0) {
+        static const char *const names[] = {"registered_at", "last_heartbeat"};
+        const int64_t times[] = {worker.registered_us, worker.last_heartbeat_us};
+        const char *ahead = time_ahead(run->now_us, times, names, 2);
+
+        if (ahead != NULL) {
+            snprintf(reason, sizeof(reason), "%s is more than a day in the future", ahead);
+            rc = GDN_EINVALID;
+        }
     }
     if (rc == GDN_EINVALID)
         return judge(run, item, VERDICT_REJECTED, reason);
@@ -968,6 +1022,13 @@ int gdn_import_run(gdn_journal_t *journal, const gdn_queue_policy_t *policy,
         rc = judge_all(&run);
     if (rc == 0)
         rc = store_all(&run);
+    /* The server keeps the map's last share for claims, completions and expiry; an import that
+     * would eat into it could leave a journal whose workers cannot drain the queue. */
+    if (rc == 0) {
+        int full = gdn_journal_txn_reaches_reserve(run.txn);
+
+        rc = full > 0 ? GDN_EJOURNAL_FULL : full;
+    }
     if (rc == 0 && !dry_run)
         rc = gdn_journal_commit(run.txn);
     else

@@ -14,13 +14,15 @@
  * records); 1 when the server cannot start (a port in use, a TLS file that cannot be read);
  * 2 for usage or configuration errors, or an import file that cannot be read or is malformed;
  * 3 when the data directory or the journal cannot be used (unwritable, corrupt, another schema,
- * locked by another process, or not empty for a restore); 4 when the bucket cannot be read and
+ * locked by another process, another user's while running as root, not empty for a restore, or
+ * too small for an import); 4 when the bucket cannot be read and
  * is needed (a restore, or a start with an empty journal).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +107,8 @@ static void print_usage(FILE *out)
                  "Precedence: command line, then environment, then config file, then defaults.\n"
                  "Exit codes: 0 clean stop (or the import file was read), 1 cannot start,\n"
                  "2 bad usage or configuration (or a malformed import file), 3 data directory\n"
-                 "or journal unusable or locked, 4 bucket unreadable when needed.\n");
+                 "or journal unusable, locked, another user's (run as root) or too small for\n"
+                 "the import, 4 bucket unreadable when needed.\n");
 }
 
 /* Parses the command line into `options`. Returns -1 to continue, or an exit code. */
@@ -290,28 +293,64 @@ static int lock_data_dir(const char *data_dir, int *fd)
     return rc;
 }
 
+/*
+ * Root must not create files in a data directory that belongs to another user, such as the
+ * service user the package runs the server as: the journal and lock files it made would be
+ * root's, and the server could no longer open them. Returns 0, or -EPERM after saying which
+ * user to run as.
+ */
+static int check_data_dir_owner(const char *data_dir)
+{
+    struct stat st;
+
+    if (geteuid() != 0 || stat(data_dir, &st) != 0 || st.st_uid == 0)
+        return 0;
+
+    const struct passwd *owner = getpwuid(st.st_uid);
+    char name[64];
+    char quoted_dir[PATH_MAX + 8];
+
+    if (owner != NULL)
+        snprintf(name, sizeof(name), "%s", owner->pw_name);
+    else
+        snprintf(name, sizeof(name), "%u", (unsigned)st.st_uid);
+    gdn_log(GDN_LOG_ERROR, "main", "data_dir_owner",
+            "data_dir=%s owner=%s reason=\"run this as the data directory's owner (runuser -u %s "
+            "-- garden-orchestrator ...): files root made there would keep the server from "
+            "opening its journal\"",
+            gdn_log_quote(data_dir, quoted_dir, sizeof(quoted_dir)), name, name);
+    return -EPERM;
+}
+
 /* Creates the data directory if needed, locks it and opens its journal. On success the caller
  * owns *journal and *lock_fd and releases both with close_journal. */
 static int open_journal(const gdn_config_t *config, unsigned readers, gdn_journal_t **journal,
                         int *lock_fd)
 {
-    int rc = make_data_dir(config->data_dir);
+    char quoted_dir[PATH_MAX + 8];
+    char detail[256];
+    int rc = check_data_dir_owner(config->data_dir);
 
     *lock_fd = -1;
+    if (rc != 0)
+        return rc;
+    gdn_log_quote(config->data_dir, quoted_dir, sizeof(quoted_dir));
+    rc = make_data_dir(config->data_dir);
     if (rc == 0)
         rc = lock_data_dir(config->data_dir, lock_fd);
     if (rc == GDN_ECONFLICT) {
         gdn_log(GDN_LOG_ERROR, "main", "data_dir_locked",
                 "data_dir=%s reason=\"another garden-orchestrator process (a server, restore or "
                 "import-kv) is using this data directory\"",
-                config->data_dir);
+                quoted_dir);
         return rc;
     }
     if (rc == 0)
         rc = gdn_journal_open(journal, config->data_dir, config->journal_map_mb, readers);
     if (rc != 0) {
-        gdn_log(GDN_LOG_ERROR, "journal", "open_failed", "data_dir=%s reason=\"%s\" detail=\"%s\"",
-                config->data_dir, gdn_strerror(rc), gdn_journal_last_error());
+        gdn_log(GDN_LOG_ERROR, "journal", "open_failed", "data_dir=%s reason=\"%s\" detail=%s",
+                quoted_dir, gdn_strerror(rc),
+                gdn_log_quote(gdn_journal_last_error(), detail, sizeof(detail)));
         if (*lock_fd >= 0)
             close(*lock_fd);
         *lock_fd = -1;
@@ -389,15 +428,18 @@ static int restore_if_empty(const gdn_config_t *config, gdn_journal_t *journal,
     for (int attempt = 1;; attempt++) {
         if (gdn_restore_probe(config, &has, reason, sizeof(reason)) == 0)
             break;
+        /* The code comes from the endpoint's answer: quoted, it cannot pose as other fields. */
+        char code[160];
+
+        gdn_log_quote(reason, code, sizeof(code));
         if (gdn_clock_now_us() >= deadline) {
             gdn_log(GDN_LOG_ERROR, "main", "bucket_unreachable",
-                    "bucket=%s code=\"%s\" waited_s=%d reason=\"the journal is empty and the "
+                    "bucket=%s code=%s waited_s=%d reason=\"the journal is empty and the "
                     "bucket may hold records: refusing to start empty\"",
-                    config->minio_bucket, reason, config->restore_wait_s);
+                    config->minio_bucket, code, config->restore_wait_s);
             return EXIT_BUCKET;
         }
-        gdn_log(GDN_LOG_WARN, "main", "bucket_probe_failed", "attempt=%d code=\"%s\"", attempt,
-                reason);
+        gdn_log(GDN_LOG_WARN, "main", "bucket_probe_failed", "attempt=%d code=%s", attempt, code);
 
         struct timespec pause = {.tv_sec = attempt < 5 ? 1 : 3};
 
@@ -537,6 +579,13 @@ static int read_file(const char *path, char **text, size_t *len)
         rc = file == NULL ? -errno : -ENOMEM;
         goto Exit;
     }
+
+    struct stat st;
+
+    if (fstat(fileno(file), &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+        goto Exit;
+    }
     for (;;) {
         used += fread(buf + used, 1, cap - used, file);
         if (used < cap)
@@ -580,6 +629,39 @@ static void remove_scratch_dir(const char *dir)
 }
 
 /*
+ * Tells whether `dir` could be made (if absent) and written by this process: it, or the
+ * nearest of its parents that exists, must be a directory this process may write and search.
+ * Returns 0 or -errno.
+ */
+static int check_creatable(const char *dir)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    for (;;) {
+        if (stat(path, &st) == 0) {
+            if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+            return access(path, W_OK | X_OK) == 0 ? 0 : -errno;
+        }
+        if (errno != ENOENT)
+            return -errno;
+
+        char *slash = strrchr(path, '/');
+
+        if (slash == NULL) {
+            snprintf(path, sizeof(path), ".");
+        } else if (slash == path) {
+            path[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+    }
+}
+
+/*
  * A dry run must leave the data directory as it found it. When that holds no journal yet, the
  * export is judged against an empty journal in a temporary directory instead: opening the real
  * one would create the directory and its files, and run as root those would be files the
@@ -594,6 +676,18 @@ static int scratch_journal_dir(const gdn_config_t *config, char *dir, size_t siz
     snprintf(path, sizeof(path), "%s/data.mdb", config->data_dir);
     if (access(path, F_OK) == 0)
         return 0;
+
+    /* The judgement is only worth something if the real import could write there. */
+    int rc = check_data_dir_owner(config->data_dir);
+
+    if (rc == 0)
+        rc = check_creatable(config->data_dir);
+    if (rc != 0) {
+        if (rc != -EPERM)
+            fprintf(stderr, "garden-orchestrator: data_dir %s cannot be made or written: %s\n",
+                    config->data_dir, gdn_strerror(rc));
+        return -1;
+    }
     snprintf(dir, size, "%s/garden-orchestrator-dry-run.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (mkdtemp(dir) == NULL) {
         fprintf(stderr, "garden-orchestrator: cannot make a directory for the dry run: %s\n",
@@ -626,8 +720,15 @@ static int import_into_journal(const gdn_config_t *config, const gdn_import_file
     }
     /* As when serving: without a bucket nothing would ever clear the change log. The journal is
      * then marked untracked, and the first start with a bucket uploads everything. */
-    if (config->minio_endpoint == NULL)
+    if (config->minio_endpoint == NULL) {
         gdn_journal_set_change_log(journal, 0);
+        if (!dry_run)
+            fprintf(stderr,
+                    "garden-orchestrator: no minio_endpoint is set (the MINIO_* variables are "
+                    "read from the environment, e.g. /etc/default/garden-orchestrator): the "
+                    "imported records are not logged for upload, so the first start with a "
+                    "bucket uploads the whole journal\n");
+    }
 
     gdn_queue_policy_t policy;
     gdn_import_report_t report;
@@ -637,7 +738,13 @@ static int import_into_journal(const gdn_config_t *config, const gdn_import_file
     int rc = gdn_import_run(journal, &policy, file, gdn_clock_now_us(), config->max_body_bytes,
                             dry_run, &report);
 
-    if (rc != 0) {
+    if (rc == GDN_EJOURNAL_FULL) {
+        fprintf(stderr,
+                "garden-orchestrator: import failed, nothing was written to %s: the %zu MiB "
+                "journal map cannot hold these records and keep its last 64th free for the "
+                "server's claims and completions: raise journal_map_mb\n",
+                config->data_dir, config->journal_map_mb);
+    } else if (rc != 0) {
         fprintf(stderr, "garden-orchestrator: import failed, nothing was written to %s: %s %s\n",
                 config->data_dir, gdn_strerror(rc), gdn_journal_last_error());
     } else {

@@ -85,8 +85,9 @@ void gdn_import_file_free(gdn_import_file_t *file);
  * directly: no writer thread may be running, and no other process may use it.
  *
  * @param report filled even when nothing is written; free with gdn_import_report_free.
- * @return 0 (also when entries were rejected); a journal error, after which nothing of the
- *         import is stored; -ENOMEM.
+ * @return 0 (also when entries were rejected); GDN_EJOURNAL_FULL when the records would leave
+ *         no more than the map's reserve free (see gdn_journal_txn_reaches_reserve), or another
+ *         journal error, after either of which nothing of the import is stored; -ENOMEM.
  */
 int gdn_import_run(gdn_journal_t *journal, const gdn_queue_policy_t *policy,
                    const gdn_import_file_t *file, int64_t now_us, size_t record_max, int dry_run,

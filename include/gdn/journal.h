@@ -339,4 +339,14 @@ int gdn_journal_usage(gdn_journal_t *journal, uint64_t *map_bytes, uint64_t *use
  */
 int gdn_journal_in_reserve(gdn_journal_txn_t *txn);
 
+/**
+ * Tells whether the records of this write transaction, once committed, would leave no more than
+ * the reserve of the map free: a check for one large transaction (an import) whose own growth
+ * gdn_journal_in_reserve, which sees the last commit, cannot see. It compares the pages the
+ * journal's trees hold in this transaction's view with the map, so pages on LMDB's free list
+ * count as free, as they will be once older readers let go of them.
+ * @return 1 when it would reach the reserve, 0 when not, or a journal error.
+ */
+int gdn_journal_txn_reaches_reserve(gdn_journal_txn_t *txn);
+
 #endif

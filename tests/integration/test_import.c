@@ -401,9 +401,159 @@ static void test_import__an_export_is_imported_once_and_served(void)
     free(out);
 }
 
+/*
+ * A dry run answers for the real run: a data directory the real run could not make is refused
+ * by the dry run too. Run as root, both refuse a data directory of another user's (the service
+ * user's, in a packaged install), where files root made would keep the server from starting,
+ * and create nothing in it.
+ */
+static void test_import__refuses_what_the_real_run_could_not_do(void)
+{
+    gdn_it_server_t srv;
+    char good[GDN_IT_PATH_MAX];
+    char plain[GDN_IT_PATH_MAX + 16];
+    char below[GDN_IT_PATH_MAX + 32];
+    char *out = malloc(OUTPUT_MAX);
+    int code = -1;
+
+    CU_ASSERT_FATAL(out != NULL);
+    CU_ASSERT_FATAL(gdn_it_server_init(&srv) == 0);
+    CU_ASSERT_FATAL(gdn_it_server_configf(&srv, "%s", CONFIG) == 0);
+    snprintf(good, sizeof(good), "%s/kv-export.json", srv.dir);
+    write_export(good);
+    snprintf(plain, sizeof(plain), "%s/plain", srv.dir);
+    write_file(plain, "not a directory");
+    snprintf(below, sizeof(below), "%s/data", plain);
+
+    const char *args[] = {"import-kv",  good,  "--config",  srv.config_path,
+                          "--data-dir", below, "--dry-run", NULL};
+
+    CU_ASSERT_FATAL(gdn_it_run_program(args, out, OUTPUT_MAX, &code) == 0);
+    CU_ASSERT_EQUAL(code, 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "cannot be made or written: Not a directory"));
+
+    if (geteuid() == 0) {
+        char lock[GDN_IT_PATH_MAX + 16];
+
+        CU_ASSERT_FATAL(chown(srv.data_dir, 65534, 65534) == 0);
+        for (int dry_run = 1; dry_run >= 0; dry_run--) {
+            CU_ASSERT_EQUAL(run_import(&srv, good, dry_run, out), 3);
+            CU_ASSERT_PTR_NOT_NULL(strstr(out, "event=data_dir_owner"));
+            CU_ASSERT_PTR_NOT_NULL(strstr(out, "runuser -u"));
+        }
+        snprintf(lock, sizeof(lock), "%s/lock", srv.data_dir);
+        CU_ASSERT_NOT_EQUAL(access(lock, F_OK), 0);
+        CU_ASSERT_FATAL(chown(srv.data_dir, 0, 0) == 0);
+    }
+    gdn_it_server_cleanup(&srv);
+    free(out);
+}
+
+/* Writes an export of `count` pending tasks with 1,000-byte inputs: about 1.1 journal pages a
+ * task, so that a few thousand fill a 16 MiB map. */
+static void write_padded_export(const char *path, int count)
+{
+    FILE *file = fopen(path, "w");
+    char created[64];
+    char pad[1001];
+
+    CU_ASSERT_FATAL(file != NULL);
+    memset(pad, 'x', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    iso_from_now(-3600, 1, created, sizeof(created));
+    fputc('[', file);
+    for (int i = 0; i < count; i++)
+        fprintf(file,
+                "%s{\"key\":\"task:f0000000-0000-4000-8000-%012d\",\"value\":{"
+                "\"id\":\"f0000000-0000-4000-8000-%012d\",\"task_type\":\"summarize\","
+                "\"input_data\":{\"text\":\"%s\"},\"status\":\"pending\","
+                "\"created_at\":\"%s\"}}",
+                i > 0 ? "," : "", i, i, pad, created);
+    fputc(']', file);
+    CU_ASSERT_FATAL(fclose(file) == 0);
+}
+
+/*
+ * The server keeps the last 64th of the map for claims, completions and expiry, so that workers
+ * can drain a full queue. An import must leave it free too: exports from 4,000 down to 3,300
+ * large tasks are tried on a 16 MiB map (4,096 pages, a reserve of 256) until one is accepted.
+ * The larger ones are refused whole, and the accepted one leaves a journal whose tasks can all
+ * be claimed and completed.
+ */
+static void test_import__an_import_leaves_the_reserve_free(void)
+{
+    gdn_it_server_t srv;
+    gdn_it_client_t client;
+    gdn_it_exit_t exit_status;
+    char path[GDN_IT_PATH_MAX];
+    char *out = malloc(OUTPUT_MAX);
+    int refused = 0;
+    int accepted = 0;
+
+    CU_ASSERT_FATAL(out != NULL);
+    CU_ASSERT_FATAL(gdn_it_server_init(&srv) == 0);
+    CU_ASSERT_FATAL(gdn_it_server_configf(&srv, "journal_map_mb = 16\nlog_level = warn\n") == 0);
+    snprintf(path, sizeof(path), "%s/large-export.json", srv.dir);
+    for (int count = 4000; count >= 3300 && accepted == 0; count -= 100) {
+        write_padded_export(path, count);
+
+        int code = run_import(&srv, path, 0, out);
+
+        if (code == 0) {
+            accepted = count;
+            break;
+        }
+        CU_ASSERT_EQUAL(code, 3);
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, "nothing was written"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, "raise journal_map_mb"));
+
+        char *dump = dump_journal(srv.data_dir);
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(dump);
+        CU_ASSERT_PTR_NULL(strstr(dump, "task:f0000000"));
+        free(dump);
+        refused++;
+    }
+    printf("\n  16 MiB map: %d larger exports refused whole, %d tasks imported", refused, accepted);
+    CU_ASSERT(refused > 0);
+    CU_ASSERT_FATAL(accepted > 0);
+
+    /* Every imported task can be claimed and completed, none answers 503. */
+    CU_ASSERT_FATAL(gdn_it_server_start(&srv) == 0);
+    CU_ASSERT_FATAL(gdn_it_client_open(&client, &srv, GDN_IT_HTTP1) == 0);
+
+    int completed = 0;
+
+    for (int i = 0; i < accepted; i++) {
+        char id[GDN_IT_ID_SIZE];
+        char body[128];
+        gdn_it_response_t res;
+
+        if (gdn_it_poll(&client, "drainer", NULL, id) != 200 || id[0] == '\0')
+            break;
+        snprintf(body, sizeof(body), "{\"task_id\":\"%s\",\"result\":{}}", id);
+        CU_ASSERT_FATAL(gdn_it_call(&client, "POST", "/poll/complete", body, &res) == 0);
+        completed += res.status == 200;
+        gdn_it_response_free(&res);
+        if (completed != i + 1)
+            break;
+    }
+    printf(", %d claimed and completed\n", completed);
+    CU_ASSERT_EQUAL(completed, accepted);
+    gdn_it_client_close(&client);
+    CU_ASSERT_EQUAL(gdn_it_server_stop(&srv, SIGTERM, 10.0, &exit_status), 0);
+    CU_ASSERT_EQUAL(exit_status.code, 0);
+    gdn_it_server_cleanup(&srv);
+    free(out);
+}
+
 static CU_TestInfo import_tests[] = {
     {"an export is imported once, then served: claim order, workers, held tasks",
      test_import__an_export_is_imported_once_and_served},
+    {"a dry run refuses a data directory the import could not make; root, another user's",
+     test_import__refuses_what_the_real_run_could_not_do},
+    {"an import that would fill the map's reserve is refused whole; a smaller one drains",
+     test_import__an_import_leaves_the_reserve_free},
     CU_TEST_INFO_NULL,
 };
 

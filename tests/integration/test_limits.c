@@ -464,8 +464,11 @@ static void test_limits__unwritable_data_dir_exits_3(void)
     CU_ASSERT_FATAL(chmod(srv.data_dir, 0500) == 0);
     expect_unusable(srv.data_dir, user, "Permission denied", "empty data_dir with mode 0500");
 
-    /* A journal that was written, then made read-only with its directory. */
+    /* A journal that was written, then made read-only with its directory. The server that
+     * writes it runs as the test does: root refuses a data directory of another user's. */
     CU_ASSERT_FATAL(chmod(srv.data_dir, 0700) == 0);
+    if (user)
+        CU_ASSERT_FATAL(chown(srv.data_dir, 0, 0) == 0);
     CU_ASSERT_FATAL(gdn_it_server_start(&srv) == 0);
     gdn_it_client_t client;
     char id[GDN_IT_ID_SIZE];
@@ -481,6 +484,8 @@ static void test_limits__unwritable_data_dir_exits_3(void)
             CU_ASSERT(chown(path, 65534, 65534) == 0);
         CU_ASSERT(chmod(path, 0400) == 0);
     }
+    if (user)
+        CU_ASSERT_FATAL(chown(srv.data_dir, 65534, 65534) == 0);
     CU_ASSERT_FATAL(chmod(srv.data_dir, 0500) == 0);
     expect_unusable(srv.data_dir, user, "Permission denied", "read-only journal");
 

@@ -515,7 +515,8 @@ static void test_import__a_pending_list_that_is_not_an_array_is_rejected(void)
     env_close(&env);
 }
 
-static void test_import__out_of_bounds_attempts_and_oversized_records_are_rejected(void)
+static void
+test_import__out_of_bounds_attempts_future_times_and_oversized_records_are_rejected(void)
 {
     struct import_env env;
     gdn_import_report_t report;
@@ -526,8 +527,28 @@ static void test_import__out_of_bounds_attempts_and_oversized_records_are_reject
 
     appendf(&buf, "[{\"key\":\"task:%s\",\"value\":{\"id\":\"%s\",%s,\"attempts\":%lld}},", ID_A,
             ID_A, head, (long long)INT64_MAX);
-    appendf(&buf, "{\"key\":\"task:%s\",\"value\":{\"id\":\"%s\",%s,\"attempts\":%d}},", ID_B, ID_B,
-            head, GDN_TASK_MAX_ATTEMPTS_LIMIT);
+    /* The most a pending task can have used: one attempt short of the largest limit. */
+    appendf(&buf,
+            "{\"key\":\"task:%s\",\"value\":{\"id\":\"%s\",%s,\"attempts\":%d,"
+            "\"max_attempts\":%d}},",
+            ID_B, ID_B, head, GDN_TASK_MAX_ATTEMPTS_LIMIT - 1, GDN_TASK_MAX_ATTEMPTS_LIMIT);
+    /* States the server never stores: no attempt left while pending, more used than allowed,
+     * and a creation years ahead of the clock. */
+    appendf(&buf,
+            "{\"key\":\"task:%s\",\"value\":{\"id\":\"%s\",%s,\"attempts\":3,"
+            "\"max_attempts\":3}},",
+            ID_D, ID_D, head);
+    appendf(&buf,
+            "{\"key\":\"task:%s\",\"value\":{\"id\":\"%s\",\"task_type\":\"x\","
+            "\"status\":\"completed\",\"created_at\":\"2026-01-01T00:00:00\","
+            "\"completed_at\":\"2026-01-01T00:00:01\",\"attempts\":4,\"max_attempts\":3}},",
+            ID_E, ID_E);
+    appendf(&buf,
+            "{\"key\":\"task:%s\",\"value\":{\"id\":\"%s\",\"task_type\":\"x\","
+            "\"status\":\"pending\",\"created_at\":\"2999-01-01T00:00:00\"}},",
+            ID_MISSING, ID_MISSING);
+    appendf(&buf, "{\"key\":\"worker:w-future\",\"value\":{\"worker_id\":\"w-future\","
+                  "\"capabilities\":[],\"registered_at\":\"2999-01-01T00:00:00\"}},");
     appendf(&buf, "{\"key\":\"task:%s\",\"value\":{\"id\":\"%s\",%s,\"input_data\":{\"t\":\"", ID_C,
             ID_C, head);
     for (int i = 0; i < RECORD_MAX; i++)
@@ -540,9 +561,15 @@ static void test_import__out_of_bounds_attempts_and_oversized_records_are_reject
     CU_ASSERT_EQUAL(import_text(&env, text, len, 0, &report), 0);
     assert_note(&report, "task:" ID_A, NULL, 1, "attempts is not an integer from 0 to 1000");
     assert_note(&report, "task:" ID_C, NULL, 1, "over max_body_bytes (4096)");
+    assert_note(&report, "task:" ID_D, NULL, 1, "a pending task must have attempts left");
+    assert_note(&report, "task:" ID_E, NULL, 1, "attempts is above max_attempts");
+    assert_note(&report, "task:" ID_MISSING, NULL, 1,
+                "created_at is more than a day in the future");
+    assert_note(&report, "worker:w-future", NULL, 1,
+                "registered_at is more than a day in the future");
     CU_ASSERT_PTR_NULL(find_note(&report, "task:" ID_B, NULL));
     CU_ASSERT_EQUAL(report.imported, 1);
-    CU_ASSERT_EQUAL(report.rejected, 2);
+    CU_ASSERT_EQUAL(report.rejected, 6);
     CU_ASSERT_EQUAL(record_count(&env), 1);
     gdn_import_report_free(&report);
     free(text);
@@ -620,8 +647,8 @@ static CU_TestInfo import_tests[] = {
      test_import__a_dry_run_judges_everything_and_writes_nothing},
     {"problem entries are rejected or skipped, each with a reason",
      test_import__problem_entries_are_rejected_or_skipped_with_a_reason},
-    {"Attempts past the limit and records over max_body_bytes are rejected, the rest imported",
-     test_import__out_of_bounds_attempts_and_oversized_records_are_rejected},
+    {"Attempts past the limits, times far ahead and records over max_body_bytes are rejected",
+     test_import__out_of_bounds_attempts_future_times_and_oversized_records_are_rejected},
     {"a pending list that is not an array is rejected",
      test_import__a_pending_list_that_is_not_an_array_is_rejected},
     {"the report prints one line per note, then the summary",
