@@ -292,9 +292,25 @@ static int check_origins(const char *value, char *reason, size_t reason_size)
 /*
  * An S3 endpoint: `host[:port]`, or a URL `http://` or `https://` (either case) of that, with
  * at most a closing '/'. A path would be signed as part of every key and mislead the client.
+ *
+ * User information (`user@` or `user:password@`) is refused: requests are signed with
+ * minio_access_key and minio_secret_key, so it would only be sent along as part of the host, and
+ * a password there would show wherever the endpoint is printed. Any '@' counts, even after a '/',
+ * because a password may hold a '/' itself; the error shows only what follows the last '@', so it
+ * never repeats a credential.
  */
 static int check_endpoint(const char *value, char *reason, size_t reason_size)
 {
+    const char *at = strrchr(value, '@');
+
+    if (at != NULL) {
+        set_error(reason, reason_size,
+                  "user information before '@' is not allowed (host part \"%s\"); credentials "
+                  "belong in minio_access_key and minio_secret_key",
+                  at + 1);
+        return GDN_ECONFIG;
+    }
+
     const char *host = value;
 
     if (strncasecmp(host, "http://", 7) == 0)
@@ -320,6 +336,7 @@ static int check_endpoint(const char *value, char *reason, size_t reason_size)
     }
     if (name_len == 0 || name_len > 253 || !port_ok || strpbrk(value, " \t") != NULL ||
         (host[len] == '/' && host[len + 1] != '\0')) {
+        /* With no '@' in it, the value holds no credential and can be shown whole. */
         set_error(reason, reason_size,
                   "\"%s\" is not host[:port] or an http:// or https:// URL of one", value);
         return GDN_ECONFIG;

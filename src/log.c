@@ -101,6 +101,42 @@ __attribute__((format(printf, 3, 0))) static size_t append_fields(char *line, si
     return used + sizeof(TRUNCATED_MARK) - 1;
 }
 
+/*
+ * Returns the length (1 to 4) of the well-formed UTF-8 character that starts text[0..avail), or 0
+ * when its first byte starts none: a stray continuation byte, an overlong form, a surrogate, a
+ * code point past U+10FFFF or a sequence cut short. The ranges are those of RFC 3629.
+ */
+static size_t utf8_length(const unsigned char *text, size_t avail)
+{
+    unsigned char lead = text[0];
+    unsigned char low = 0x80;
+    unsigned char high = 0xbf;
+    size_t len;
+
+    if (lead < 0x80)
+        return 1;
+    if (lead >= 0xc2 && lead <= 0xdf) {
+        len = 2;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+        len = 3;
+        low = lead == 0xe0 ? 0xa0 : low;   /* below is overlong */
+        high = lead == 0xed ? 0x9f : high; /* above is a surrogate */
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+        len = 4;
+        low = lead == 0xf0 ? 0x90 : low;   /* below is overlong */
+        high = lead == 0xf4 ? 0x8f : high; /* above is past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (avail < len || text[1] < low || text[1] > high)
+        return 0;
+    for (size_t i = 2; i < len; i++) {
+        if ((text[i] & 0xc0) != 0x80)
+            return 0;
+    }
+    return len;
+}
+
 void gdn_log(gdn_log_level_t level, const char *module, const char *event, const char *fmt, ...)
 {
     if (!gdn_log_enabled(level))
@@ -129,10 +165,18 @@ void gdn_log(gdn_log_level_t level, const char *module, const char *event, const
         va_end(args);
     }
     /* Values should come through gdn_log_quote; a control character that did not still never
-     * ends the line early, where it would let a client-chosen string forge a log line. */
-    for (size_t i = 0; i < used; i++) {
-        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+     * ends the line early, where it would let a client-chosen string forge a log line, and a
+     * stray byte of broken UTF-8 never turns the line into one journald stores as binary and
+     * journalctl hides. */
+    for (size_t i = 0; i < used;) {
+        const unsigned char *at = (const unsigned char *)line + i;
+        size_t n = utf8_length(at, used - i);
+
+        if (n == 0 || (n == 1 && (*at < 0x20 || *at == 0x7f))) {
             line[i] = '?';
+            n = 1;
+        }
+        i += n;
     }
     line[used++] = '\n';
 
@@ -142,14 +186,25 @@ void gdn_log(gdn_log_level_t level, const char *module, const char *event, const
     errno = saved_errno;
 }
 
-/* True when a logfmt value must be quoted to be read back as one value. */
-static bool needs_quotes(const char *value)
+/*
+ * True when a logfmt value must be quoted to be read back as one value, or to show a byte that
+ * is not valid UTF-8 as an escape.
+ */
+static bool needs_quotes(const char *value, size_t len)
 {
-    if (value[0] == '\0')
+    const unsigned char *text = (const unsigned char *)value;
+
+    if (len == 0)
         return true;
-    for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
-        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p == 0x7f)
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_length(text + i, len - i);
+
+        if (n == 0)
             return true;
+        if (n == 1 && (text[i] <= ' ' || text[i] == '"' || text[i] == '=' || text[i] == '\\' ||
+                       text[i] == 0x7f))
+            return true;
+        i += n;
     }
     return false;
 }
@@ -183,8 +238,34 @@ static size_t escape_byte(unsigned char c, char piece[8])
 }
 
 /*
+ * Writes the escaped form of the character at text[0..avail) into piece and returns its length;
+ * *taken is set to the number of input bytes it stands for. A well-formed UTF-8 character is
+ * copied as it is; a byte that starts none is shown as \xNN, so that the value stays valid UTF-8
+ * and still tells what the byte was.
+ */
+static size_t escape_character(const char *text, size_t avail, char piece[8], size_t *taken)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char c = (unsigned char)text[0];
+    size_t len = utf8_length((const unsigned char *)text, avail);
+
+    *taken = len > 0 ? len : 1;
+    if (len == 0) {
+        memcpy(piece, "\\x", 2);
+        piece[2] = hex[c >> 4];
+        piece[3] = hex[c & 0xf];
+        return 4;
+    }
+    if (len == 1)
+        return escape_byte(c, piece);
+    memcpy(piece, text, len);
+    return len;
+}
+
+/*
  * Steps back from a cut before text[len], a byte that exists, to the start of its UTF-8
- * sequence, so truncation never leaves half a character.
+ * sequence, so truncation never leaves half a character. The text must be valid UTF-8, as a
+ * value that needs no quotes is.
  */
 static size_t utf8_boundary(const char *text, size_t len)
 {
@@ -202,7 +283,7 @@ const char *gdn_log_quote(const char *value, char *out, size_t out_size)
 
     size_t value_len = strlen(value);
 
-    if (!needs_quotes(value)) {
+    if (!needs_quotes(value, value_len)) {
         size_t n = value_len < out_size ? value_len : utf8_boundary(value, out_size - 1);
 
         memcpy(out, value, n);
@@ -219,18 +300,18 @@ const char *gdn_log_quote(const char *value, char *out, size_t out_size)
     size_t used = 0;
 
     out[used++] = '"';
-    for (size_t i = 0; i < value_len; i++) {
+    for (size_t i = 0; i < value_len;) {
         char piece[8];
-        size_t n = escape_byte((unsigned char)value[i], piece);
+        size_t taken;
+        size_t n = escape_character(value + i, value_len - i, piece, &taken);
 
-        if (used + n > out_size - 2) {
-            /* Multi-byte characters were copied a byte at a time: drop the started one. */
-            for (; i > 0 && ((unsigned char)value[i] & 0xc0) == 0x80; i--)
-                used--;
+        /* Each character goes in whole or not at all: a cut inside one could leave half a UTF-8
+         * sequence, or a lone backslash that would escape the closing quote. */
+        if (used + n > out_size - 2)
             break;
-        }
         memcpy(out + used, piece, n);
         used += n;
+        i += taken;
     }
     out[used++] = '"';
     out[used] = '\0';

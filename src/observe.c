@@ -85,6 +85,27 @@ static uint64_t request_duration_us(h2o_req_t *req)
 }
 
 /*
+ * Returns how much of text[0..len) to keep so that at most `max` bytes remain and a well-formed
+ * UTF-8 character is never split: a character that would cross the cut is dropped whole. Bytes
+ * that form no character are cut anywhere; the log shows each of them escaped.
+ */
+static size_t utf8_cut(const char *text, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+
+    /* No character is longer than four bytes, so its first byte is at most three back. */
+    for (size_t back = 1; back <= 3 && back <= max; back++) {
+        unsigned char c = (unsigned char)text[max - back];
+        size_t char_len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+
+        if ((c & 0xc0) != 0x80)
+            return char_len > back ? max - back : max;
+    }
+    return max;
+}
+
+/*
  * Writes the access-log line of a request. The token is named, never shown; the query string
  * is left out, since it may carry worker ids and cursors nobody needs in a log.
  */
@@ -98,7 +119,7 @@ static void log_request(gdn_loop_t *loop, h2o_req_t *req, gdn_route_t route, uin
     socklen_t sa_len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&sa);
     char raw[200];
     size_t path_len =
-        req->path_normalized.len < sizeof(raw) - 1 ? req->path_normalized.len : sizeof(raw) - 1;
+        utf8_cut(req->path_normalized.base, req->path_normalized.len, sizeof(raw) - 1);
 
     if (sa_len > 0 && h2o_socket_getnumerichost((struct sockaddr *)&sa, sa_len, peer) == SIZE_MAX)
         snprintf(peer, sizeof(peer), "-");

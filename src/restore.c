@@ -68,8 +68,12 @@ static int open_client(const gdn_config_t *config, gdn_s3_t **s3)
     char err[256] = "";
     int rc = gdn_s3_open(s3, &s3_config, err, sizeof(err));
 
-    if (rc != 0)
-        gdn_log(GDN_LOG_ERROR, "restore", "s3_unusable", "reason=\"%s\"", err);
+    if (rc != 0) {
+        char quoted[320];
+
+        gdn_log(GDN_LOG_ERROR, "restore", "s3_unusable", "reason=%s",
+                gdn_log_quote(err, quoted, sizeof(quoted)));
+    }
     return rc;
 }
 
@@ -124,16 +128,18 @@ static int list_page(gdn_s3_t *s3, const char *token, key_list_t *list, char **n
     for (int attempt = 1;; attempt++) {
         gdn_s3_request_t failed = {0};
         int rc = gdn_s3_list_page(s3, token, LIST_PAGE, on_listed_key, list, next, &failed);
+        /* The failure text comes from the S3 endpoint, so it is quoted like any foreign value. */
+        char code[160];
 
         if (rc == 0 || rc != -EIO || attempt == RESTORE_ATTEMPTS) {
             if (rc != 0)
-                gdn_log(GDN_LOG_ERROR, "restore", "list_failed", "attempts=%d code=\"%s\"", attempt,
-                        gdn_s3_failure(&failed));
+                gdn_log(GDN_LOG_ERROR, "restore", "list_failed", "attempts=%d code=%s", attempt,
+                        gdn_log_quote(gdn_s3_failure(&failed), code, sizeof(code)));
             gdn_s3_request_reset(&failed);
             return rc;
         }
-        gdn_log(GDN_LOG_WARN, "restore", "list_retried", "attempt=%d code=\"%s\"", attempt,
-                gdn_s3_failure(&failed));
+        gdn_log(GDN_LOG_WARN, "restore", "list_retried", "attempt=%d code=%s", attempt,
+                gdn_log_quote(gdn_s3_failure(&failed), code, sizeof(code)));
         gdn_s3_request_reset(&failed);
         pause_before_retry(attempt);
     }
@@ -236,8 +242,11 @@ static int read_objects(gdn_s3_t *s3, char **keys, gdn_s3_request_t *requests, s
             requests[i] = swapped;
         }
         if (failed > 0) {
-            gdn_log(GDN_LOG_WARN, "restore", "get_retried", "attempt=%d objects=%zu code=\"%s\"",
-                    attempt, failed, gdn_s3_failure(&requests[0]));
+            char code[160];
+
+            gdn_log(GDN_LOG_WARN, "restore", "get_retried", "attempt=%d objects=%zu code=%s",
+                    attempt, failed,
+                    gdn_log_quote(gdn_s3_failure(&requests[0]), code, sizeof(code)));
             for (size_t i = 0; i < failed; i++)
                 gdn_s3_request_reset(&requests[i]);
             pause_before_retry(attempt);

@@ -40,6 +40,11 @@
  * their connections before it leaves them to the process exit. */
 #define LINGER_AFTER_ANSWERS_US 1000000
 
+/* Room for the quoted form of the configured host and of a TLS file path in a log line; a longer
+ * value is cut, since these come from the operator and are quoted like any foreign value. */
+#define QUOTED_HOST_SIZE 300
+#define QUOTED_PATH_SIZE 512
+
 /* A server with loops that still had connections at exit: kept reachable, not freed, because
  * h2o 2.2.5 cannot dispose of a loop with connections. */
 static gdn_server_t *abandoned_server;
@@ -191,8 +196,10 @@ static int resolve_listen(const gdn_config_t *config, struct sockaddr_storage *a
     int rc = getaddrinfo(config->host, port, &hints, &found);
 
     if (rc != 0) {
-        gdn_log(GDN_LOG_ERROR, "http", "listen_failed", "host=%s reason=\"%s\"", config->host,
-                gai_strerror(rc));
+        char host[QUOTED_HOST_SIZE];
+
+        gdn_log(GDN_LOG_ERROR, "http", "listen_failed", "host=%s reason=\"%s\"",
+                gdn_log_quote(config->host, host, sizeof(host)), gai_strerror(rc));
         return GDN_ECONFIG;
     }
     memcpy(addr, found->ai_addr, found->ai_addrlen);
@@ -235,10 +242,13 @@ static int setup_tls(gdn_server_t *server, const gdn_config_t *config)
         SSL_CTX_use_PrivateKey_file(ctx, config->tls_key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
         char reason[256];
+        char cert[QUOTED_PATH_SIZE];
+        char key[QUOTED_PATH_SIZE];
 
         ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
         gdn_log(GDN_LOG_ERROR, "http", "tls_setup_failed", "cert=%s key=%s reason=\"%s\"",
-                config->tls_cert, config->tls_key, reason);
+                gdn_log_quote(config->tls_cert, cert, sizeof(cert)),
+                gdn_log_quote(config->tls_key, key, sizeof(key)), reason);
         SSL_CTX_free(ctx);
         return GDN_ECONFIG;
     }
@@ -301,18 +311,22 @@ static int bind_listeners(gdn_server_t *server, const gdn_config_t *config)
 
     if (rc == 0)
         rc = check_port_free(&addr, addr_len);
+
+    char host[QUOTED_HOST_SIZE];
+
+    gdn_log_quote(config->host, host, sizeof(host));
     if (rc != 0) {
         if (rc != GDN_ECONFIG)
-            gdn_log(GDN_LOG_ERROR, "http", "listen_failed", "host=%s port=%d reason=\"%s\"",
-                    config->host, config->port, gdn_strerror(rc));
+            gdn_log(GDN_LOG_ERROR, "http", "listen_failed", "host=%s port=%d reason=\"%s\"", host,
+                    config->port, gdn_strerror(rc));
         return rc;
     }
     for (int i = 0; i < server->loop_count; i++) {
         server->loops[i].listen_fd = open_listener(&addr, addr_len);
         if (server->loops[i].listen_fd < 0) {
             rc = server->loops[i].listen_fd;
-            gdn_log(GDN_LOG_ERROR, "http", "listen_failed", "host=%s port=%d reason=\"%s\"",
-                    config->host, config->port, gdn_strerror(rc));
+            gdn_log(GDN_LOG_ERROR, "http", "listen_failed", "host=%s port=%d reason=\"%s\"", host,
+                    config->port, gdn_strerror(rc));
             for (int j = 0; j < i; j++)
                 close(server->loops[j].listen_fd);
             return rc;
@@ -429,8 +443,11 @@ int gdn_server_start(gdn_server_t **out, const gdn_config_t *config, gdn_journal
     for (int i = 0; i < server->loop_count; i++)
         h2o_multithread_create_thread(&server->loops[i].thread, NULL, loop_main, &server->loops[i]);
     h2o_barrier_wait(&server->started);
-    gdn_log(GDN_LOG_INFO, "http", "listening", "host=%s port=%d threads=%d tls=%s", config->host,
-            config->port, server->loop_count, server->ssl_ctx ? "on" : "off");
+    char host[QUOTED_HOST_SIZE];
+
+    gdn_log(GDN_LOG_INFO, "http", "listening", "host=%s port=%d threads=%d tls=%s",
+            gdn_log_quote(config->host, host, sizeof(host)), config->port, server->loop_count,
+            server->ssl_ctx ? "on" : "off");
     *out = server;
     return 0;
 }

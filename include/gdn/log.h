@@ -43,10 +43,19 @@ void gdn_log(gdn_log_level_t level, const char *module, const char *event, const
     __attribute__((format(printf, 4, 5)));
 
 /**
- * Quotes a value for logfmt when it needs it (spaces, quotes, `=` or control characters),
- * escaping quotes, backslashes and control characters. Values are truncated to fit.
+ * Quotes a value for logfmt when it needs it (empty, or holding spaces, quotes, `=`, control
+ * characters or bytes that are not valid UTF-8), escaping quotes and backslashes as `\"` and
+ * `\\`, control characters as `\n`, `\r`, `\t` or `\u00XX`, and each byte that is not part of a
+ * well-formed UTF-8 character (a stray continuation byte, an overlong form, a surrogate, a code
+ * point past U+10FFFF, a cut-short sequence) as `\xNN`. Well-formed UTF-8 is copied as it is, so
+ * the result is always valid UTF-8. A value too long for `out` is cut before the first
+ * character or escape that does not fit whole, and a quoted one still ends in its closing quote.
+ * Any thread.
  *
- * @param out buffer for the result; always NUL-terminated.
+ * @param value the value; NULL is taken as "".
+ * @param out buffer for the result; always NUL-terminated when out_size > 0. A value that needs
+ *            quotes yields an empty string when out_size < 3.
+ * @param out_size the size of out.
  * @return out, for use as a printf argument.
  */
 const char *gdn_log_quote(const char *value, char *out, size_t out_size);

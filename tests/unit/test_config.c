@@ -322,6 +322,71 @@ static void test_config__endpoints_take_a_host_port_or_url(void)
     gdn_config_free(&cfg);
 }
 
+static void test_config__endpoint_credentials_are_refused_and_never_shown(void)
+{
+    static const struct {
+        const char *value;
+        const char *host_part; /* what follows the last '@', the only part the error may show */
+        const char *hidden;    /* text before an '@' that must not appear in the error */
+    } cases[] = {
+        {"http://AKIA:SuperSecret@127.0.0.1:9", "127.0.0.1:9", "SuperSecret"},
+        {"http://AKIA@s3.example", "s3.example", "AKIA"},
+        {"AKIA:SuperSecret@minio:9000", "minio:9000", "SuperSecret"},
+        {"https://AKIA:Super/Secret@s3.example/", "s3.example/", "Super"},
+        {"https://AKIA:p@ssword@s3.example", "s3.example", "ssword"},
+        {"https://AKIA:SuperSecret@", "", "SuperSecret"},
+        {"minio:9000/SuperSecret@x", "x", "SuperSecret"},
+    };
+    gdn_config_t cfg;
+
+    init_config(&cfg);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[512] = "";
+        char expected[512];
+
+        snprintf(expected, sizeof(expected),
+                 "minio_endpoint: user information before '@' is not allowed (host part \"%s\"); "
+                 "credentials belong in minio_access_key and minio_secret_key",
+                 cases[i].host_part);
+        CU_ASSERT_EQUAL(gdn_config_set(&cfg, "minio_endpoint", cases[i].value, err, sizeof(err)),
+                        GDN_ECONFIG);
+        CU_ASSERT_STRING_EQUAL(err, expected);
+        CU_ASSERT_PTR_NULL(strstr(err, cases[i].hidden));
+        CU_ASSERT_PTR_NULL(strstr(err, "AKIA"));
+        CU_ASSERT_PTR_NULL(cfg.minio_endpoint);
+    }
+    gdn_config_free(&cfg);
+}
+
+static void test_config__endpoint_credentials_from_env_or_file_are_not_shown(void)
+{
+    char dir[256];
+    char path[512];
+    char err[512] = "";
+    gdn_config_t cfg;
+
+    clear_env();
+    init_config(&cfg);
+    setenv("MINIO_ENDPOINT", "http://AKIA:SuperSecret@127.0.0.1:9", 1);
+    CU_ASSERT_EQUAL(gdn_config_apply_env(&cfg, err, sizeof(err)), GDN_ECONFIG);
+    clear_env();
+    CU_ASSERT_STRING_EQUAL(err, "MINIO_ENDPOINT: user information before '@' is not allowed "
+                                "(host part \"127.0.0.1:9\"); credentials belong in "
+                                "minio_access_key and minio_secret_key");
+    CU_ASSERT_PTR_NULL(cfg.minio_endpoint);
+
+    gdn_test_tmpdir(dir, sizeof(dir));
+    write_file(dir, "endpoint.conf", "minio_endpoint = http://AKIA:SuperSecret@127.0.0.1:9\n", path,
+               sizeof(path));
+    CU_ASSERT_EQUAL(gdn_config_load_file(&cfg, path, err, sizeof(err)), GDN_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, ":1: minio_endpoint: user information before '@'"));
+    CU_ASSERT_PTR_NULL(strstr(err, "SuperSecret"));
+    CU_ASSERT_PTR_NULL(strstr(err, "AKIA"));
+    CU_ASSERT_PTR_NULL(cfg.minio_endpoint);
+    gdn_config_free(&cfg);
+    gdn_test_rmdir(dir);
+}
+
 static void test_config__empty_optional_string_unsets(void)
 {
     gdn_config_t cfg;
@@ -800,6 +865,10 @@ static CU_TestInfo config_tests[] = {
     {"an empty value unsets an optional string", test_config__empty_optional_string_unsets},
     {"an S3 endpoint is host[:port] or an http:// or https:// URL of one, either case",
      test_config__endpoints_take_a_host_port_or_url},
+    {"an S3 endpoint with user information is refused without showing it",
+     test_config__endpoint_credentials_are_refused_and_never_shown},
+    {"an S3 endpoint with credentials from the environment or a file is not shown",
+     test_config__endpoint_credentials_from_env_or_file_are_not_shown},
     {"bad values are rejected with a reason and change nothing",
      test_config__bad_values_are_rejected_with_a_reason},
     {"more than the allowed number of origins is rejected",
