@@ -231,6 +231,32 @@ static void test_auth__loads_a_file_and_tells_if_anyone_may_read_it(void)
     gdn_test_rmdir(dir);
 }
 
+/* Each example line of conf/tokens.example, uncommented as it stands, stops the server: its
+ * placeholder is no token, so an example left in place never admits anyone. */
+static void test_auth__example_lines_are_refused_until_filled_in(void)
+{
+    FILE *file = fopen(GDN_TOKENS_EXAMPLE, "r");
+    char line[512];
+    int examples = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    while (fgets(line, sizeof(line), file) != NULL) {
+        /* Example lines are the comments that hold a scope as their second field, with one
+         * blank after the `#` (the notes above them are indented further). */
+        char name[64], scope[16];
+
+        if (strncmp(line, "# ", 2) != 0 || line[2] == ' ' ||
+            sscanf(line, "# %63s %15s", name, scope) != 2 ||
+            (strcmp(scope, "admin") != 0 && strcmp(scope, "producer") != 0 &&
+             strcmp(scope, "worker") != 0 && strcmp(scope, "metrics") != 0))
+            continue;
+        assert_refused(line + 2, "the token must be");
+        examples++;
+    }
+    fclose(file);
+    CU_ASSERT(examples >= 4);
+}
+
 static CU_TestInfo auth_tests[] = {
     {"the tokens file has names, scopes, roles, comments and blank lines",
      test_auth__parses_names_scopes_comments_and_blank_lines},
@@ -241,6 +267,8 @@ static CU_TestInfo auth_tests[] = {
      test_auth__worker_roles_narrow_polls},
     {"bad lines are refused with their line number", test_auth__refuses_bad_lines_naming_them},
     {"error messages never quote a token", test_auth__messages_never_quote_a_token},
+    {"the example lines of conf/tokens.example are refused until filled in",
+     test_auth__example_lines_are_refused_until_filled_in},
     {"a tokens file is loaded and its permissions reported",
      test_auth__loads_a_file_and_tells_if_anyone_may_read_it},
     CU_TEST_INFO_NULL,
