@@ -182,7 +182,9 @@ static int parse_line(gdn_auth_t *auth, char *line, char *err, size_t err_size)
     int count = split_fields(line, fields, lens, 4);
 
     if (count < 3 || count > 4) {
-        snprintf(err, err_size, "expected `name scope token [roles]`");
+        snprintf(err, err_size,
+                 "expected `name scope token [roles]` (a `#` after a blank starts "
+                 "a comment, so no field may begin with `#`)");
         return GDN_ECONFIG;
     }
     if (!name_valid(fields[0], lens[0])) {

@@ -751,8 +751,11 @@ static int import_into_journal(const gdn_config_t *config, const gdn_import_file
         gdn_import_report_print(&report, stdout);
         if (dry_run)
             printf("dry run: nothing was written to %s\n", config->data_dir);
+        char quoted_dir[PATH_MAX + 8];
+
         gdn_log(GDN_LOG_INFO, "import", dry_run ? "import_checked" : "import_done",
-                "data_dir=%s imported=%llu skipped=%llu rejected=%llu", config->data_dir,
+                "data_dir=%s imported=%llu skipped=%llu rejected=%llu",
+                gdn_log_quote(config->data_dir, quoted_dir, sizeof(quoted_dir)),
                 (unsigned long long)report.imported, (unsigned long long)report.skipped,
                 (unsigned long long)report.rejected);
     }
