@@ -881,6 +881,9 @@ void gdn_flusher_stop(gdn_flusher_t *flusher)
 {
     if (flusher == NULL)
         return;
+    /* The writer outlives the flusher and goes on committing (expiry, the last answers): it
+     * must stop telling a flusher that is about to be freed. */
+    gdn_writer_set_commit_hook(flusher->writer, NULL, NULL);
     pthread_mutex_lock(&flusher->lock);
     flusher->stopping = 1;
     pthread_cond_broadcast(&flusher->wake);

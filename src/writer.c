@@ -35,6 +35,9 @@ struct gdn_writer {
     gdn_writer_stats_t stats; /* guarded by lock */
     gdn_histogram_t commit_us;
     gdn_histogram_t batch_ops;
+    /* The commit hook, called with hook_lock held, so that whoever clears it knows it is no
+     * longer running once the clear returns. */
+    pthread_mutex_t hook_lock;
     void (*on_commit)(void *arg, uint64_t ops);
     void *on_commit_arg;
     gdn_write_op_t *periodic;
@@ -137,8 +140,12 @@ static void count_commit(gdn_writer_t *writer, uint64_t ops, uint64_t failed, in
 {
     int64_t elapsed = gdn_clock_now_us() - started;
 
-    if (ops > 0 && writer->on_commit != NULL)
-        writer->on_commit(writer->on_commit_arg, ops);
+    if (ops > 0) {
+        pthread_mutex_lock(&writer->hook_lock);
+        if (writer->on_commit != NULL)
+            writer->on_commit(writer->on_commit_arg, ops);
+        pthread_mutex_unlock(&writer->hook_lock);
+    }
     if (ops > 0) {
         gdn_histogram_observe(&writer->commit_us, elapsed > 0 ? (uint64_t)elapsed : 0);
         gdn_histogram_observe(&writer->batch_ops, ops);
@@ -242,6 +249,7 @@ int gdn_writer_start(gdn_writer_t **out, gdn_journal_t *journal)
         return -ENOMEM;
     writer->journal = journal;
     pthread_mutex_init(&writer->lock, NULL);
+    pthread_mutex_init(&writer->hook_lock, NULL);
 
     pthread_condattr_t attr;
 
@@ -254,6 +262,7 @@ int gdn_writer_start(gdn_writer_t **out, gdn_journal_t *journal)
 
     if (rc != 0) {
         pthread_cond_destroy(&writer->wake);
+        pthread_mutex_destroy(&writer->hook_lock);
         pthread_mutex_destroy(&writer->lock);
         free(writer);
         return -rc;
@@ -272,6 +281,7 @@ void gdn_writer_stop(gdn_writer_t *writer)
     pthread_mutex_unlock(&writer->lock);
     pthread_join(writer->thread, NULL);
     pthread_cond_destroy(&writer->wake);
+    pthread_mutex_destroy(&writer->hook_lock);
     pthread_mutex_destroy(&writer->lock);
     free(writer);
 }
@@ -279,10 +289,10 @@ void gdn_writer_stop(gdn_writer_t *writer)
 void gdn_writer_set_commit_hook(gdn_writer_t *writer, void (*on_commit)(void *arg, uint64_t ops),
                                 void *arg)
 {
-    pthread_mutex_lock(&writer->lock);
+    pthread_mutex_lock(&writer->hook_lock);
     writer->on_commit = on_commit;
     writer->on_commit_arg = arg;
-    pthread_mutex_unlock(&writer->lock);
+    pthread_mutex_unlock(&writer->hook_lock);
 }
 
 void gdn_writer_periodic_again(gdn_writer_t *writer)

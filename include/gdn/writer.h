@@ -68,7 +68,9 @@ void gdn_writer_stop(gdn_writer_t *writer);
 
 /**
  * Sets a function called on the writer thread after every successful commit with the number
- * of operations it held. Call before the first submission.
+ * of operations it held, or clears it with NULL. The hook runs under a lock this call takes
+ * too, so once a clear returns the hook is not running and is never called again: its owner
+ * may then free what `arg` points to while the writer goes on. The hook must not call this.
  */
 void gdn_writer_set_commit_hook(gdn_writer_t *writer, void (*on_commit)(void *arg, uint64_t ops),
                                 void *arg);
