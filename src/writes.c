@@ -618,7 +618,9 @@ int gdn_writes_poll_as(h2o_req_t *req, const gdn_auth_token_t *token)
 static struct expiry_op {
     gdn_write_op_t write;
     gdn_writer_t *writer;
-    const gdn_queue_policy_t *policy;
+    /* A copy: the writer runs this pass until it stops, after the server that owns the
+     * policy it was started with has been freed. */
+    gdn_queue_policy_t policy;
     gdn_queue_wakeups_t wakeups;
     int handled;
     int batch; /* deadline entries per pass: EXPIRE_BATCH, or fewer while the map is full */
@@ -638,7 +640,7 @@ static int apply_expiry(gdn_write_op_t *write, gdn_journal_txn_t *txn)
     op->wakeups.count = 0;
     op->wakeups.all = 0;
     op->handled =
-        gdn_queue_expire(txn, op->policy, gdn_clock_now_us(), op->batch, &op->wakeups, &more);
+        gdn_queue_expire(txn, &op->policy, gdn_clock_now_us(), op->batch, &op->wakeups, &more);
     if (op->handled == GDN_EJOURNAL_FULL && op->batch > 1) {
         op->batch /= 2;
         gdn_writer_periodic_again(op->writer);
@@ -669,7 +671,7 @@ void gdn_writes_start(gdn_writer_t *writer, const gdn_queue_policy_t *policy)
     expiry.write.apply = apply_expiry;
     expiry.write.done = on_expiry_done;
     expiry.writer = writer;
-    expiry.policy = policy;
+    expiry.policy = *policy;
     expiry.batch = EXPIRE_BATCH;
     gdn_writer_set_periodic(writer, &expiry.write, EXPIRE_INTERVAL_MS);
 }
