@@ -276,12 +276,15 @@ static size_t utf8_boundary(const char *text, size_t len)
 
 const char *gdn_log_quote(const char *value, char *out, size_t out_size)
 {
+    return gdn_log_quote_n(value, value != NULL ? strlen(value) : 0, out, out_size);
+}
+
+const char *gdn_log_quote_n(const char *value, size_t value_len, char *out, size_t out_size)
+{
     if (out_size == 0)
         return out;
     if (value == NULL)
         value = "";
-
-    size_t value_len = strlen(value);
 
     if (!needs_quotes(value, value_len)) {
         size_t n = value_len < out_size ? value_len : utf8_boundary(value, out_size - 1);

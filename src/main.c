@@ -582,7 +582,11 @@ static int read_file(const char *path, char **text, size_t *len)
 
     struct stat st;
 
-    if (fstat(fileno(file), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fileno(file), &st) != 0) {
+        rc = -errno;
+        goto Exit;
+    }
+    if (!S_ISREG(st.st_mode)) {
         rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
         goto Exit;
     }
@@ -678,14 +682,14 @@ static int scratch_journal_dir(const gdn_config_t *config, char *dir, size_t siz
         return 0;
 
     /* The judgement is only worth something if the real import could write there. */
-    int rc = check_data_dir_owner(config->data_dir);
+    if (check_data_dir_owner(config->data_dir) != 0)
+        return -1;
 
-    if (rc == 0)
-        rc = check_creatable(config->data_dir);
+    int rc = check_creatable(config->data_dir);
+
     if (rc != 0) {
-        if (rc != -EPERM)
-            fprintf(stderr, "garden-orchestrator: data_dir %s cannot be made or written: %s\n",
-                    config->data_dir, gdn_strerror(rc));
+        fprintf(stderr, "garden-orchestrator: data_dir %s cannot be made or written: %s\n",
+                config->data_dir, gdn_strerror(rc));
         return -1;
     }
     snprintf(dir, size, "%s/garden-orchestrator-dry-run.XXXXXX", tmp && *tmp ? tmp : "/tmp");

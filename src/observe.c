@@ -85,27 +85,6 @@ static uint64_t request_duration_us(h2o_req_t *req)
 }
 
 /*
- * Returns how much of text[0..len) to keep so that at most `max` bytes remain and a well-formed
- * UTF-8 character is never split: a character that would cross the cut is dropped whole. Bytes
- * that form no character are cut anywhere; the log shows each of them escaped.
- */
-static size_t utf8_cut(const char *text, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-
-    /* No character is longer than four bytes, so its first byte is at most three back. */
-    for (size_t back = 1; back <= 3 && back <= max; back++) {
-        unsigned char c = (unsigned char)text[max - back];
-        size_t char_len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-
-        if ((c & 0xc0) != 0x80)
-            return char_len > back ? max - back : max;
-    }
-    return max;
-}
-
-/*
  * Writes the access-log line of a request. The token is named, never shown; the query string
  * is left out, since it may carry worker ids and cursors nobody needs in a log.
  */
@@ -117,14 +96,9 @@ static void log_request(gdn_loop_t *loop, h2o_req_t *req, gdn_route_t route, uin
     const char *token = "-";
     struct sockaddr_storage sa;
     socklen_t sa_len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&sa);
-    char raw[200];
-    size_t path_len =
-        utf8_cut(req->path_normalized.base, req->path_normalized.len, sizeof(raw) - 1);
 
     if (sa_len > 0 && h2o_socket_getnumerichost((struct sockaddr *)&sa, sa_len, peer) == SIZE_MAX)
         snprintf(peer, sizeof(peer), "-");
-    memcpy(raw, req->path_normalized.base, path_len);
-    raw[path_len] = '\0';
     snprintf(method, sizeof(method), "%.*s", (int)(req->method.len < 15 ? req->method.len : 15),
              req->method.base);
     if (loop->auth != NULL) {
@@ -139,13 +113,14 @@ static void log_request(gdn_loop_t *loop, h2o_req_t *req, gdn_route_t route, uin
 
     char quoted_method[40];
 
-    gdn_log(GDN_LOG_INFO, "http", "request",
-            "method=%s path=%s route=\"%s\" status=%d ms=%.3f bytes=%zu proto=%s peer=%s "
-            "token=%s",
-            gdn_log_quote(method, quoted_method, sizeof(quoted_method)),
-            gdn_log_quote(raw, path, sizeof(path)), gdn_route_label(route), req->res.status,
-            (double)us / 1000.0, req->bytes_sent, req->version >= 0x200 ? "h2" : "http/1.1", peer,
-            token);
+    gdn_log(
+        GDN_LOG_INFO, "http", "request",
+        "method=%s path=%s route=\"%s\" status=%d ms=%.3f bytes=%zu proto=%s peer=%s "
+        "token=%s",
+        gdn_log_quote(method, quoted_method, sizeof(quoted_method)),
+        gdn_log_quote_n(req->path_normalized.base, req->path_normalized.len, path, sizeof(path)),
+        gdn_route_label(route), req->res.status, (double)us / 1000.0, req->bytes_sent,
+        req->version >= 0x200 ? "h2" : "http/1.1", peer, token);
 }
 
 static void on_log_access(h2o_logger_t *self, h2o_req_t *req)

@@ -60,4 +60,11 @@ void gdn_log(gdn_log_level_t level, const char *module, const char *event, const
  */
 const char *gdn_log_quote(const char *value, char *out, size_t out_size);
 
+/**
+ * gdn_log_quote of the `len` bytes at `value`, which need not end in a NUL and may hold NULs
+ * (each is escaped as a control character): for text such as a request path, whose length is
+ * known.
+ */
+const char *gdn_log_quote_n(const char *value, size_t len, char *out, size_t out_size);
+
 #endif

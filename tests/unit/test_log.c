@@ -221,6 +221,23 @@ static void test_log__control_characters_and_quotes_are_escaped(void)
     assert_quotes_as("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
 }
 
+/* A value given by length: only those bytes count, NULs among them are escaped, and a cut at
+ * the output's size still keeps whole characters. */
+static void test_log__a_value_given_by_length_is_quoted_as_its_bytes(void)
+{
+    static const char path[] = "/tasks/a\0b/c\xc3\xa9/rest-not-counted";
+    char out[64];
+
+    CU_ASSERT_STRING_EQUAL(gdn_log_quote_n(path, 7, out, sizeof(out)), "/tasks/");
+    CU_ASSERT_STRING_EQUAL(gdn_log_quote_n(path, 14, out, sizeof(out)),
+                           "\"/tasks/a\\u0000b/c\xc3\xa9\"");
+    /* Room for the quotes and "/tasks/a" only: the NUL's escape does not fit whole. */
+    CU_ASSERT_STRING_EQUAL(gdn_log_quote_n(path, 14, out, 11), "\"/tasks/a\"");
+    /* "c\xc3\xa9" needs no quotes; room for two bytes would cut the character, so it goes. */
+    CU_ASSERT_STRING_EQUAL(gdn_log_quote_n(path + 11, 3, out, 4), "c\xc3\xa9");
+    CU_ASSERT_STRING_EQUAL(gdn_log_quote_n(path + 11, 3, out, 3), "c");
+}
+
 static void test_log__truncation_never_splits_a_character(void)
 {
     char out[8];
@@ -295,6 +312,8 @@ static CU_TestInfo log_tests[] = {
     {"well-formed multibyte UTF-8 is copied as it is", test_log__valid_multibyte_passes_through},
     {"control characters, quotes and backslashes are escaped",
      test_log__control_characters_and_quotes_are_escaped},
+    {"a value given by length is quoted as exactly its bytes, NULs escaped",
+     test_log__a_value_given_by_length_is_quoted_as_its_bytes},
     {"truncation keeps whole characters and whole escapes",
      test_log__truncation_never_splits_a_character},
     {"gdn_log replaces stray bytes and control characters in a line it writes",
